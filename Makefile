@@ -1,0 +1,108 @@
+# ESCA: build everything, test, demo.
+#
+#   make              library, tools, tests and esca.ko for kernel K
+#   make deps         install the Debian packages needed (run once)
+#   make test         host unit tests, then the guest suite on 6.1 and 6.12
+#   make demo         direct vs offloaded calls, side by side, in a guest
+#   make unittest | vmtest | guest K=6.12 | format | clean
+#
+# K selects the tested Debian kernel (6.1 or 6.12); KDIR overrides the
+# headers (default: the headers of that guest kernel).
+
+K ?= 6.1
+KERNELS ?= 6.1 6.12
+B := build
+KB := $(B)/k$(K)
+KDIR ?= $(shell scripts/kernel.sh kdir $(K) 2>/dev/null)
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -Iinclude -Ilib -pthread
+LDFLAGS += -pthread
+
+LIB_SRC := lib/esca.c
+LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h
+KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
+
+TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro
+VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
+UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
+
+.PHONY: all user module guest deps test unittest vmtest demo format clean
+
+all: user module
+
+user: $(B)/lib/libesca.a $(B)/lib/libesca.so $(TOOLS) $(VMTESTS) $(UNITTESTS)
+
+deps:
+	@scripts/deps.sh
+
+$(B)/lib/%.o: lib/%.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(B)/lib/libesca.a: $(B)/lib/esca.o
+	$(AR) rcs $@ $^
+
+$(B)/lib/libesca.so: $(B)/lib/esca.o lib/libesca.map
+	$(CC) -shared -Wl,--version-script=lib/libesca.map -Wl,-soname,libesca.so.1 \
+		$(LDFLAGS) -o $@ $(B)/lib/esca.o
+
+$(B)/bin/esca-stat: tools/esca-stat.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(B)/bin/esca-micro: bench/micro/esca-micro.c tests/vm/perfcount.h $(B)/lib/libesca.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
+
+$(B)/vmtests/%: tests/vm/%.c tests/vm/t.h tests/vm/perfcount.h $(B)/lib/libesca.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
+
+$(B)/unit/%: tests/unit/%.c $(LIB_HDR) tests/unit/unit.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LDFLAGS)
+
+# The module is built out of a copy per kernel, so 6.1 and 6.12 builds
+# never share objects.
+module: $(KB)/src/kmod/esca.ko
+
+$(KB)/src/kmod/esca.ko: $(KMOD_SRC)
+	@if [ -z "$(KDIR)" ] || [ ! -d "$(KDIR)" ]; then \
+		echo "esca: no kernel headers for $(K) (KDIR='$(KDIR)'): run 'make deps' first" >&2; exit 1; fi
+	@rm -rf $(KB)/src && mkdir -p $(KB)/src/include
+	@cp -r kmod $(KB)/src/ && cp -r include/esca $(KB)/src/include/
+	$(MAKE) -s -C $(KDIR) M=$(CURDIR)/$(KB)/src/kmod modules 2>&1 | \
+		grep -v 'Skipping BTF generation' || true
+	@test -f $@
+
+# Everything the guest sees at /esca (tests/vm/run copies it).
+guest: user module
+	@rm -rf $(KB)/root && mkdir -p $(KB)/root/bin $(KB)/root/tests $(KB)/root/lib
+	@cp $(KB)/src/kmod/esca.ko $(KB)/root/
+	@cp $(TOOLS) $(KB)/root/bin/
+	@cp $(B)/lib/libesca.so $(KB)/root/lib/
+	@cp $(VMTESTS) tests/vm/suite.sh tests/vm/t-*.sh $(KB)/root/tests/
+
+unittest: $(UNITTESTS)
+	@tests/unit/run $(UNITTESTS)
+
+vmtest:
+	@tests/vm/suite-all $(KERNELS)
+
+test: deps
+	@$(MAKE) -s user
+	@tests/unit/run $(UNITTESTS) | tee $(B)/unit.log
+	@tests/vm/suite-all $(KERNELS) | tee $(B)/vm.log
+	@tests/total $(B)/unit.log $(B)/vm.log
+
+demo: deps
+	@$(MAKE) -s guest K=$(K)
+	@tests/vm/run --kernel $(K) -- 'bin/esca-micro && echo && bin/esca-stat'
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT OR GPL-2.0 */
+/*
+ * ESCA user/kernel ABI: the only header both esca.ko and user space include.
+ *
+ * A process opens /dev/esca, calls ESCA_IOC_SETUP once, then each thread
+ * that wants to offload calls ESCA_IOC_REGISTER and mmap()s the ring it gets
+ * back. One ring per thread, one producer per ring (that thread), one
+ * consumer at a time (a kernel thread "esca/N" pinned to core N).
+ *
+ * Ring memory (one mapping per ring, ESCA_RING_MMAP_SIZE(entries) bytes):
+ *
+ *   0                 struct esca_ring_hdr   (positions, flags, geometry)
+ *   ESCA_SQES_OFFSET  struct esca_sqe[entries]   (written by the producer)
+ *   cqes_off          struct esca_cqe[entries]   (written by the consumer)
+ *
+ * Entry i (a free-running u32 index) lives in slot i & (entries - 1) of both
+ * arrays. Completions are in submission order: sq_head == n means entries
+ * [0, n) are complete and their CQEs are final. So a producer may reuse a
+ * slot once sq_head has passed it and it has read the CQE it wants.
+ *
+ * Who writes what:
+ *   sq_tail   producer only (its own cache line)
+ *   sq_head   consumer only (with flags, on the next cache line)
+ *   flags     consumer only
+ *   geometry  kernel, once, before the ring is visible
+ * The kernel keeps private copies of head and geometry and never trusts the
+ * shared ones; a tail more than `entries` ahead of head stops the ring.
+ *
+ * Barriers (labels used at every call site, in the module and in lib/):
+ *
+ *   producer                            consumer
+ *   write sqe[i]
+ *   A: store-release sq_tail = i+1  ->  B: load-acquire sq_tail, read sqe
+ *                                        write cqe[i]
+ *   D: load-acquire sq_head          <- C: store-release sq_head = i+1
+ *      then read cqe[i]
+ *
+ *   Sleep/wake (Dekker pair, both sides need a full barrier):
+ *   producer: A, then E: smp_mb, then read flags & NEED_WAKEUP -> ioctl WAKE
+ *   consumer: set NEED_WAKEUP, F: smp_mb, then re-read sq_tail -> sleep
+ *   At least one side sees the other's store, so no wakeup is lost.
+ */
+#ifndef ESCA_ABI_H
+#define ESCA_ABI_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/ioctl.h>
+#include <linux/build_bug.h>
+#include <linux/stddef.h>
+#define ESCA_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#include <linux/types.h>
+#include <linux/ioctl.h>
+#include <stddef.h>
+#define ESCA_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+#define ESCA_ABI_VERSION 1U
+#define ESCA_DEVICE_PATH "/dev/esca"
+
+/* Ring geometry limits; entries must be a power of two. */
+#define ESCA_ENTRIES_DEFAULT 256U
+#define ESCA_ENTRIES_MIN 8U
+#define ESCA_ENTRIES_MAX 4096U
+#define ESCA_MAX_RINGS 1024U /* registered threads per process */
+
+/* mmap offset of ring `id`: each ring gets its own 16 MiB window. */
+#define ESCA_RING_OFFSET_SHIFT 24
+#define ESCA_RING_OFFSET(id) ((__u64)(id) << ESCA_RING_OFFSET_SHIFT)
+
+#define ESCA_CACHELINE 64
+
+/* esca_ring_hdr.flags, written by the consumer only. */
+#define ESCA_RING_NEED_WAKEUP (1U << 0) /* consumer sleeps: ioctl WAKE */
+/*
+ * Ring retired: the consumer has let go of it for good, so sq_head is
+ * final; entries at or past it never ran and have had no effect.
+ */
+#define ESCA_RING_DEAD (1U << 1)
+
+struct esca_ring_hdr {
+	/* cache line 0: producer-owned */
+	__u32 sq_tail;
+	__u32 resv0[15];
+	/* cache line 1: consumer-owned */
+	__u32 sq_head;
+	__u32 flags;
+	__u32 resv1[14];
+	/* cache line 2: geometry, written once by the kernel */
+	__u32 entries;
+	__u32 mask;
+	__u32 sqes_off;
+	__u32 cqes_off;
+	__u32 ring_id;
+	__u32 resv2[11];
+};
+
+/* esca_sqe.flags */
+#define ESCA_SQE_DEFERRED (1U << 0) /* producer will not wait for it */
+#define ESCA_SQE_VALID_FLAGS (ESCA_SQE_DEFERRED)
+
+/*
+ * One submission: an x86-64 system call number and its six arguments,
+ * exactly as the syscall instruction would pass them.
+ */
+struct esca_sqe {
+	__u32 nr;
+	__u32 flags;
+	__u64 args[6];
+	__u64 user_data;
+};
+
+/* esca_cqe.flags */
+/*
+ * The module did not execute the call because it could block the consumer
+ * (a blocking-mode pipe, socket or tty). res is 0; the producer must make
+ * the call itself. The call has had no effect.
+ */
+#define ESCA_CQE_BOUNCED (1U << 0)
+
+struct esca_cqe {
+	__s64 res; /* exact return value, -errno on failure */
+	__u32 flags;
+	__u32 resv;
+	__u64 user_data;
+};
+
+#define ESCA_SQES_OFFSET 4096U
+#define ESCA_RING_MMAP_SIZE(entries)                                  \
+	(ESCA_SQES_OFFSET + (__u64)(entries) * sizeof(struct esca_sqe) + \
+	 (__u64)(entries) * sizeof(struct esca_cqe))
+
+/* ioctls on /dev/esca */
+struct esca_setup {
+	__u32 abi_version; /* in: ESCA_ABI_VERSION */
+	__u32 flags; /* in: must be 0 */
+	__u32 entries; /* in: per-ring entries (0: default); out: used */
+	__u32 nr_consumers; /* out */
+	__u64 resv[2];
+};
+
+struct esca_register {
+	__u32 ring_id; /* out */
+	__u32 entries; /* out */
+	__u64 mmap_offset; /* out: pass to mmap() */
+	__u64 mmap_size; /* out */
+	__u32 consumer_cpu; /* out: OS index of the serving core */
+	__u32 resv[3];
+};
+
+struct esca_wait {
+	__u32 ring_id;
+	__u32 index; /* wait until sq_head has passed entry `index` */
+	__u64 resv;
+};
+
+#define ESCA_IOC_MAGIC 0xE5
+#define ESCA_IOC_SETUP _IOWR(ESCA_IOC_MAGIC, 1, struct esca_setup)
+#define ESCA_IOC_REGISTER _IOR(ESCA_IOC_MAGIC, 2, struct esca_register)
+#define ESCA_IOC_UNREGISTER _IO(ESCA_IOC_MAGIC, 3) /* arg: ring_id */
+#define ESCA_IOC_WAKE _IO(ESCA_IOC_MAGIC, 4) /* arg: ring_id */
+#define ESCA_IOC_WAIT _IOW(ESCA_IOC_MAGIC, 5, struct esca_wait)
+
+ESCA_STATIC_ASSERT(sizeof(struct esca_sqe) == 64, "sqe is 64 bytes");
+ESCA_STATIC_ASSERT(offsetof(struct esca_sqe, args) == 8, "sqe args");
+ESCA_STATIC_ASSERT(offsetof(struct esca_sqe, user_data) == 56, "sqe udata");
+ESCA_STATIC_ASSERT(sizeof(struct esca_cqe) == 24, "cqe is 24 bytes");
+ESCA_STATIC_ASSERT(sizeof(struct esca_ring_hdr) == 3 * ESCA_CACHELINE,
+		   "ring header is three cache lines");
+ESCA_STATIC_ASSERT(offsetof(struct esca_ring_hdr, sq_tail) == 0, "tail");
+ESCA_STATIC_ASSERT(offsetof(struct esca_ring_hdr, sq_head) == ESCA_CACHELINE,
+		   "head on its own cache line");
+ESCA_STATIC_ASSERT(offsetof(struct esca_ring_hdr, entries) ==
+			   2 * ESCA_CACHELINE,
+		   "geometry on its own cache line");
+ESCA_STATIC_ASSERT(sizeof(struct esca_ring_hdr) <= ESCA_SQES_OFFSET,
+		   "header fits before the sqes");
+ESCA_STATIC_ASSERT(sizeof(struct esca_setup) == 32, "setup");
+ESCA_STATIC_ASSERT(sizeof(struct esca_register) == 40, "register");
+ESCA_STATIC_ASSERT(sizeof(struct esca_wait) == 16, "wait");
+ESCA_STATIC_ASSERT(ESCA_RING_MMAP_SIZE(ESCA_ENTRIES_MAX) <=
+			   (1ULL << ESCA_RING_OFFSET_SHIFT),
+		   "largest ring fits its mmap window");
+
+#endif /* ESCA_ABI_H */

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/*
+ * /dev/esca: open, ioctls (SETUP, REGISTER, UNREGISTER, WAKE, WAIT), mmap.
+ *
+ * file->private_data is the process's context once SETUP has run. The
+ * file may travel (fork, SCM_RIGHTS); everything but WAKE checks that the
+ * caller is the process the context belongs to.
+ */
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/uaccess.h>
+#include <linux/mm.h>
+#include <linux/log2.h>
+
+#include "esca.h"
+
+static DEFINE_MUTEX(esca_setup_lock); /* one SETUP per file */
+
+static int esca_open(struct inode *inode, struct file *file)
+{
+	file->private_data = NULL;
+	return 0;
+}
+
+static int esca_release(struct inode *inode, struct file *file)
+{
+	struct esca_ctx *ctx = file->private_data;
+
+	if (ctx) {
+		esca_ctx_kill(ctx);
+		esca_ctx_put(ctx);
+	}
+	return 0;
+}
+
+static struct esca_ctx *file_ctx(struct file *file)
+{
+	struct esca_ctx *ctx = READ_ONCE(file->private_data);
+
+	if (!ctx || current->mm != ctx->mm)
+		return NULL;
+	return ctx;
+}
+
+static long ioc_setup(struct file *file, struct esca_setup __user *uarg)
+{
+	struct esca_setup s;
+	struct esca_ctx *ctx;
+	int ret;
+
+	if (copy_from_user(&s, uarg, sizeof(s)))
+		return -EFAULT;
+	if (s.abi_version != ESCA_ABI_VERSION) {
+		pr_notice("esca: pid %d (%s): ABI version %u, module speaks %u\n",
+			  task_tgid_nr(current), current->comm, s.abi_version,
+			  ESCA_ABI_VERSION);
+		return -EPROTO;
+	}
+	/* Unknown flags and reserved fields are refused, for forwards
+	 * compatibility. */
+	if (s.flags || s.resv[0] || s.resv[1])
+		return -EINVAL;
+	if (!s.entries)
+		s.entries = ESCA_ENTRIES_DEFAULT;
+	if (s.entries < ESCA_ENTRIES_MIN || s.entries > ESCA_ENTRIES_MAX ||
+	    !is_power_of_2(s.entries))
+		return -EINVAL;
+	ret = esca_refuse_seccomp("setup");
+	if (ret)
+		return ret;
+
+	mutex_lock(&esca_setup_lock);
+	if (file->private_data) {
+		ret = -EEXIST;
+		goto out;
+	}
+	ctx = esca_ctx_create(s.entries);
+	if (IS_ERR(ctx)) {
+		ret = PTR_ERR(ctx);
+		goto out;
+	}
+	s.nr_consumers = esca_nr_consumers;
+	if (copy_to_user(uarg, &s, sizeof(s))) {
+		esca_ctx_kill(ctx);
+		esca_ctx_put(ctx);
+		ret = -EFAULT;
+		goto out;
+	}
+	WRITE_ONCE(file->private_data, ctx);
+	ret = 0;
+out:
+	mutex_unlock(&esca_setup_lock);
+	return ret;
+}
+
+static long ioc_register(struct esca_ctx *ctx, struct esca_register __user *u)
+{
+	struct esca_register r = {};
+	struct esca_ring *ring;
+
+	ring = esca_ctx_register(ctx);
+	if (IS_ERR(ring))
+		return PTR_ERR(ring);
+	r.ring_id = ring->id;
+	r.entries = ring->entries;
+	r.mmap_offset = ESCA_RING_OFFSET(ring->id);
+	r.mmap_size = ring->size;
+	r.consumer_cpu = ring->consumer->cpu;
+	esca_ring_put(ring);
+	if (copy_to_user(u, &r, sizeof(r))) {
+		esca_ctx_unregister(ctx, r.ring_id);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long ioc_wait(struct esca_ctx *ctx, struct esca_wait __user *u)
+{
+	struct esca_wait w;
+	struct esca_ring *ring;
+	long ret;
+
+	if (copy_from_user(&w, u, sizeof(w)))
+		return -EFAULT;
+	if (w.resv)
+		return -EINVAL;
+	ring = esca_ctx_ring_get(ctx, w.ring_id);
+	if (!ring)
+		return -ENOENT;
+	/* Done once the consumer's private head has passed the entry. */
+	ret = wait_event_interruptible(
+		ring->cq_wait,
+		(s32)(READ_ONCE(ring->head) - (w.index + 1)) >= 0 ||
+			test_bit(ESCA_RING_S_DROPPED, &ring->state));
+	if (!ret && (s32)(READ_ONCE(ring->head) - (w.index + 1)) < 0)
+		ret = -ENXIO; /* retired first: the entry never ran */
+	esca_ring_put(ring);
+	return ret;
+}
+
+static long esca_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct esca_ctx *ctx;
+	struct esca_ring *ring;
+
+	if (cmd == ESCA_IOC_SETUP)
+		return ioc_setup(file, (void __user *)arg);
+
+	ctx = READ_ONCE(file->private_data);
+	if (!ctx)
+		return -EBADFD;
+	if (cmd == ESCA_IOC_WAKE) {
+		/* Hot after idleness: no ctx mutex, an xarray RCU lookup. */
+		rcu_read_lock();
+		ring = xa_load(&ctx->rings, (u32)arg);
+		if (ring)
+			esca_consumer_wake(ring->consumer);
+		rcu_read_unlock();
+		return ring ? 0 : -ENOENT;
+	}
+	ctx = file_ctx(file);
+	if (!ctx)
+		return -EBADF;
+	switch (cmd) {
+	case ESCA_IOC_REGISTER:
+		return ioc_register(ctx, (void __user *)arg);
+	case ESCA_IOC_UNREGISTER:
+		return esca_ctx_unregister(ctx, (u32)arg);
+	case ESCA_IOC_WAIT:
+		return ioc_wait(ctx, (void __user *)arg);
+	}
+	return -ENOTTY;
+}
+
+static int esca_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct esca_ctx *ctx = file_ctx(file);
+	unsigned long shift = ESCA_RING_OFFSET_SHIFT - PAGE_SHIFT;
+	struct esca_ring *ring;
+	int ret;
+
+	if (!ctx)
+		return -EBADF;
+	if (vma->vm_pgoff & ((1UL << shift) - 1))
+		return -EINVAL;
+	ring = esca_ctx_ring_get(ctx, vma->vm_pgoff >> shift);
+	if (!ring)
+		return -ENOENT;
+	ret = esca_ring_mmap(ring, vma);
+	if (ret)
+		esca_ring_put(ring);
+	return ret;
+}
+
+static const struct file_operations esca_fops = {
+	.owner = THIS_MODULE,
+	.open = esca_open,
+	.release = esca_release,
+	.unlocked_ioctl = esca_ioctl,
+	.mmap = esca_mmap,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice esca_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "esca",
+	.fops = &esca_fops,
+	.mode = 0666,
+};
+
+int esca_device_init(void)
+{
+	int ret = misc_register(&esca_miscdev);
+
+	if (ret)
+		pr_err("esca: cannot register /dev/esca: %d\n", ret);
+	return ret;
+}
+
+void esca_device_exit(void)
+{
+	misc_deregister(&esca_miscdev);
+}

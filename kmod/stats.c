@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/*
+ * /proc/esca/stats: counters as "key=value" lines, one line per consumer
+ * and per context, readable with cat; esca-stat prints them as a table.
+ * Consumer counters are written by their thread alone and read racily.
+ */
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+
+#include "esca.h"
+
+static struct proc_dir_entry *esca_proc_dir;
+
+static int stats_show(struct seq_file *m, void *v)
+{
+	struct esca_ctx *ctx;
+	unsigned int i;
+
+	seq_printf(m, "esca abi=%u consumers=%u idle_us=%u live_contexts=%d\n",
+		   ESCA_ABI_VERSION, esca_nr_consumers, READ_ONCE(esca_idle_us),
+		   atomic_read(&esca_live_ctx));
+	for (i = 0; i < esca_nr_consumers; i++) {
+		struct esca_consumer *c = &esca_consumers[i];
+
+		seq_printf(m,
+			   "consumer cpu=%d pid=%d state=%s rings=%u calls=%llu batches=%llu sleeps=%llu wakeups=%lld errors=%llu bounced=%llu\n",
+			   c->cpu, task_pid_nr(c->task),
+			   READ_ONCE(c->sleeping) ? "sleeping" : "polling",
+			   READ_ONCE(c->nr_rings), READ_ONCE(c->calls),
+			   READ_ONCE(c->batches), READ_ONCE(c->sleeps),
+			   atomic64_read(&c->wakeups), READ_ONCE(c->errors),
+			   READ_ONCE(c->bounced));
+	}
+	mutex_lock(&esca_ctx_lock);
+	list_for_each_entry(ctx, &esca_ctx_list, node) {
+		seq_printf(m,
+			   "context pid=%d state=%s rings=%d calls=%lld errors=%lld bounced=%lld\n",
+			   ctx->tgid, READ_ONCE(ctx->dead) ? "closing" : "live",
+			   atomic_read(&ctx->nr_rings),
+			   atomic64_read(&ctx->calls),
+			   atomic64_read(&ctx->errors),
+			   atomic64_read(&ctx->bounced));
+	}
+	mutex_unlock(&esca_ctx_lock);
+	return 0;
+}
+
+int esca_stats_init(void)
+{
+	esca_proc_dir = proc_mkdir("esca", NULL);
+	if (!esca_proc_dir ||
+	    !proc_create_single("stats", 0444, esca_proc_dir, stats_show)) {
+		pr_err("esca: cannot create /proc/esca/stats\n");
+		proc_remove(esca_proc_dir);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void esca_stats_exit(void)
+{
+	proc_remove(esca_proc_dir);
+}

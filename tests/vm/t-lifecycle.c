@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Lifetimes (DESIGN §5):
+ *  - fork: the child has no ring mapping and is not registered;
+ *  - exec drops the registration;
+ *  - a thread that exits gives its ring back;
+ *  - seccomp: refused at setup; a ring whose thread later installs a
+ *    filter stops, and calls still happen exactly once (directly);
+ *  - 1,000 register/exit cycles;
+ *  - 100 kill -9 while thousands of entries are pending;
+ *  - afterwards the live-context counter returns to 0.
+ */
+#include "t.h"
+
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static char ctx_key[64];
+
+static const char *key_for(pid_t pid)
+{
+	snprintf(ctx_key, sizeof(ctx_key), "context pid=%d ", (int)pid);
+	return ctx_key;
+}
+
+static bool maps_have_esca(void)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "/dev/esca"))
+			found = true;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static int wait_ok(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Poll up to 10 s for a counter to reach @want. */
+static long wait_stat(const char *prefix, const char *key, long want)
+{
+	long v = -2;
+
+	for (int i = 0; i < 1000; i++) {
+		v = t_stat(prefix, key);
+		if (v == want)
+			break;
+		usleep(10000);
+	}
+	return v;
+}
+
+static void test_fork(void)
+{
+	pid_t pid;
+
+	t_need_offload();
+	CHECK(maps_have_esca(), "parent has no ring mapping");
+	pid = fork();
+	if (pid == 0) {
+		int bad = maps_have_esca();
+
+		/* not registered: no context for this pid until it asks */
+		bad |= t_stat(key_for(getpid()), "rings") != -1;
+		/* and it can register on its own */
+		bad |= !esca_active();
+		bad |= t_stat(key_for(getpid()), "rings") != 1;
+		bad |= O6(SYS_write, 1, "", 0, 0, 0, 0) != 0;
+		_exit(bad);
+	}
+	CHECK(wait_ok(pid) == 0, "fork child saw the parent's registration");
+}
+
+static void test_exec(const char *self)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		t_need_offload();
+		if (t_stat(key_for(getpid()), "rings") != 1)
+			_exit(3);
+		execl(self, self, "--no-context", (char *)NULL);
+		_exit(4);
+	}
+	CHECK(wait_ok(pid) == 0, "context survived exec");
+}
+
+static void *thread_registers(void *arg)
+{
+	(void)arg;
+	return (void *)(long)esca_active();
+}
+
+static void test_thread_exit(void)
+{
+	pthread_t th;
+	void *active;
+	long before = t_stat(key_for(getpid()), "rings");
+
+	pthread_create(&th, NULL, thread_registers, NULL);
+	pthread_join(th, &active);
+	CHECK(active, "thread did not register");
+	CHECK(wait_stat(key_for(getpid()), "rings", before) == before,
+	      "rings %ld after a thread exited, want %ld", t_stat(key_for(getpid()), "rings"), before);
+}
+
+static void install_seccomp(void)
+{
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = 1, .filter = &allow };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+		DIE("seccomp: %s", strerror(errno));
+}
+
+static void test_seccomp(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		install_seccomp();
+		setenv("ESCA_QUIET", "1", 1);
+		_exit(esca_init() == -EPERM && !esca_active() &&
+			      O6(SYS_write, 1, "", 0, 0, 0, 0) == 0 ? 0 : 1);
+	}
+	CHECK(wait_ok(pid) == 0, "setup under seccomp was not refused");
+
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/tmp/t-lifecycle-sc", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		struct stat st;
+		int bad = 0;
+
+		t_need_offload();
+		bad |= O6(SYS_write, fd, "1234", 4, 0, 0, 0) != 4;
+		install_seccomp();
+		/* the ring stops; the call still happens, once */
+		bad |= O6(SYS_write, fd, "5678", 4, 0, 0, 0) != 4;
+		bad |= O6(SYS_write, fd, "9", 1, 0, 0, 0) != 1;
+		bad |= esca_active();
+		bad |= fstat(fd, &st) || st.st_size != 9;
+		_exit(bad);
+	}
+	CHECK(wait_ok(pid) == 0, "seccomp after registration: wrong results");
+}
+
+static void test_cycles(int n)
+{
+	int failures = 0;
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			int ok = esca_active() &&
+				 O6(SYS_write, 1, "", 0, 0, 0, 0) == 0 &&
+				 esca_defer(SYS_close, 0, 0, 0, 0, 0, 0) == 0;
+			_exit(ok ? 0 : 1);
+		}
+		if (wait_ok(pid) != 0)
+			failures++;
+	}
+	CHECK(failures == 0, "%d of %d register/exit cycles failed", failures, n);
+}
+
+static void *flood(void *arg)
+{
+	static const char rec[64] = "flood";
+	int fd = (int)(long)arg;
+
+	for (;;)
+		esca_defer(SYS_write, fd, (long)rec, sizeof(rec), 0, 0, 0);
+	return NULL;
+}
+
+static void test_kill9(int n)
+{
+	int wrong = 0;
+
+	srand(42);
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			int fd = open("/tmp/t-lifecycle-flood", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			pthread_t th;
+
+			setenv("ESCA_ENTRIES", "4096", 1);
+			for (int k = 0; k < 3; k++)
+				pthread_create(&th, NULL, flood, (void *)(long)fd);
+			flood((void *)(long)fd);
+		}
+		usleep(2000 + rand() % 20000);
+		kill(pid, SIGKILL);
+		if (wait_ok(pid) != 128 + SIGKILL)
+			wrong++;
+	}
+	CHECK(wrong == 0, "%d of %d flooding children did not die of SIGKILL", wrong, n);
+}
+
+int main(int argc, char **argv)
+{
+	long live;
+
+	if (argc > 1 && !strcmp(argv[1], "--no-context"))
+		return maps_have_esca() || t_stat(key_for(getpid()), "rings") != -1;
+	if (argc > 2 && !strcmp(argv[1], "--hold")) {
+		/* Stay registered and busy for argv[2] seconds (t-rmmod.sh). */
+		time_t end = time(NULL) + atoi(argv[2]);
+
+		t_need_offload();
+		printf("holding\n");
+		fflush(stdout);
+		while (time(NULL) < end)
+			O6(SYS_write, 1, "", 0, 0, 0, 0);
+		return 0;
+	}
+
+	setenv("ESCA_SPIN_US", "2000", 0);
+	test_fork();
+	test_exec(argv[0]);
+	test_thread_exit();
+	test_seccomp();
+	test_cycles(1000);
+	test_kill9(100);
+	esca_thread_exit();
+	printf("contexts still live before this process exits: %ld\n",
+	       t_stat("esca ", "live_contexts"));
+	/* Only ours may be left; the suite checks 0 after we exit. */
+	live = wait_stat("esca ", "live_contexts", 1);
+	CHECK(live == 1, "live_contexts %ld, want 1 (this process)", live);
+	return t_done("t-lifecycle");
+}
