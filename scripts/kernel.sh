@@ -67,11 +67,18 @@ download() {
     local pkg=$1 ver=${2:-} dir=$3 spec deb
     spec=$pkg
     if [ -n "$ver" ] && apt-cache show "$pkg=$ver" >/dev/null 2>&1; then spec="$pkg=$ver"; fi
-    if ! apt-cache show "$pkg" >/dev/null 2>&1; then
-        die "package $pkg not found in apt (try: apt-get update)"
+    # Stale package lists (a new machine) name versions the archive no
+    # longer has: refresh them once and try again.
+    if ! apt-cache show "$pkg" >/dev/null 2>&1 ||
+       ! ( cd "$dir" && apt-get download -q "$spec" >/dev/null 2>"$dir/apt.err" ); then
+        echo "kernel.sh: $pkg not downloadable; running apt-get update" >&2
+        apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed"
+        apt-cache show "$pkg" >/dev/null 2>&1 || die "package $pkg not found in apt"
+        spec=$pkg
+        if [ -n "$ver" ] && apt-cache show "$pkg=$ver" >/dev/null 2>&1; then spec="$pkg=$ver"; fi
+        ( cd "$dir" && apt-get download -q "$spec" >/dev/null 2>"$dir/apt.err" ) \
+            || die "apt-get download $spec failed: $(tail -n1 "$dir/apt.err")"
     fi
-    ( cd "$dir" && apt-get download -q "$spec" >/dev/null 2>"$dir/apt.err" ) \
-        || die "apt-get download $spec failed: $(tail -n1 "$dir/apt.err")"
     deb=$(ls "$dir"/"${pkg}"_*.deb 2>/dev/null | head -n1)
     [ -n "$deb" ] || die "apt-get download $spec produced no .deb"
     echo "$deb"

@@ -9,9 +9,16 @@
  * For each mode: median over --runs of (thread CPU time / calls), wall
  * time / calls and traps / calls (raw_syscalls:sys_enter on this thread).
  * One grep-able SUMMARY line per mode.
+ *
+ * Modes: direct; sync (submit, spin on the completion); deferred (submit
+ * and go on; the ring fills, so this is bounded by the consumer's
+ * throughput; one drain at the end); defer-enq (what a deferred call costs
+ * the application core itself: bursts that fit in the ring are timed, the
+ * drain after each burst is not).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
@@ -19,14 +26,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "esca/esca.h"
 #include "perfcount.h"
 
-enum { M_DIRECT, M_SYNC, M_DEFERRED, M_COUNT };
-static const char *mode_name[] = { "direct", "sync", "deferred" };
+enum { M_DIRECT, M_SYNC, M_DEFERRED, M_DEFER_ENQ, M_COUNT };
+static const char *mode_name[] = { "direct", "sync", "deferred", "defer-enq" };
+#define BURST 128 /* defer-enq: fits in the default 256-entry ring */
 
 struct sample {
 	double app_ns, wall_ns, traps;
@@ -56,9 +65,41 @@ static double median(double *v, int n)
 static int run_mode(int mode, int fd, int calls, int pc, struct sample *s)
 {
 	static char buf[64] = "esca-micro";
-	double app0, wall0;
+	double app0 = 0, wall0 = 0;
 	long bad = 0;
 
+	if (mode == M_DEFER_ENQ) {
+		double app = 0, wall = 0;
+		long traps = 0;
+
+		/* Timed bursts; then the same bursts again, counting traps only:
+		 * reading the clocks in so short a window may itself trap. */
+		for (int pass = 0; pass < (pc >= 0 ? 2 : 1); pass++) {
+			for (int done = 0; done < calls; done += BURST) {
+				int n = calls - done < BURST ? calls - done : BURST;
+
+				if (pass) {
+					trapcount_start(pc);
+				} else {
+					app0 = ns_of(CLOCK_THREAD_CPUTIME_ID);
+					wall0 = ns_of(CLOCK_MONOTONIC);
+				}
+				for (int i = 0; i < n; i++)
+					bad += esca_defer(SYS_pwrite64, fd, (long)buf, 64, 0, 0, 0) != 0;
+				if (pass) {
+					traps += trapcount_stop(pc);
+				} else {
+					wall += ns_of(CLOCK_MONOTONIC) - wall0;
+					app += ns_of(CLOCK_THREAD_CPUTIME_ID) - app0;
+				}
+				bad += esca_drain(); /* untimed */
+			}
+		}
+		s->app_ns = app / calls;
+		s->wall_ns = wall / calls;
+		s->traps = pc >= 0 ? (double)traps / calls : -1;
+		return bad ? -1 : 0;
+	}
 	if (pc >= 0)
 		trapcount_start(pc);
 	app0 = ns_of(CLOCK_THREAD_CPUTIME_ID);
@@ -85,6 +126,40 @@ static int run_mode(int mode, int fd, int calls, int pc, struct sample *s)
 	s->app_ns = (ns_of(CLOCK_THREAD_CPUTIME_ID) - app0) / calls;
 	s->traps = pc >= 0 ? (double)trapcount_stop(pc) / calls : -1;
 	return bad ? -1 : 0;
+}
+
+/* Where the figures come from: native, KVM guest or TCG guest. */
+static void print_environment(void)
+{
+	char line[512], model[256] = "unknown CPU", where[160] = "native";
+	bool hypervisor = false;
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "model name", 10) && strchr(line, ':'))
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+		if (!strncmp(line, "flags", 5) && strstr(line, " hypervisor"))
+			hypervisor = true;
+	}
+	if (f)
+		fclose(f);
+	model[strcspn(model, "\n")] = 0;
+	f = fopen("/proc/cmdline", "r");
+	if (f && fgets(line, sizeof(line), f)) {
+		if (strstr(line, "esca_accel=tcg"))
+			snprintf(where, sizeof(where),
+				 "QEMU TCG guest: timings are emulated, read the ratios as indicative only");
+		else if (strstr(line, "esca_accel=kvm"))
+			snprintf(where, sizeof(where), "QEMU KVM guest");
+		else if (hypervisor)
+			snprintf(where, sizeof(where), "virtual machine");
+	}
+	if (f)
+		fclose(f);
+	uname(&u);
+	printf("where: %s\nkernel %s, %s, %ld CPUs\n", where, u.release, model,
+	       sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 static void usage(FILE *f, const char *name)
@@ -172,6 +247,7 @@ int main(int argc, char **argv)
 	}
 
 	printf("esca-micro: %d x pwrite64(64 B, tmpfs) per run, %d runs, medians\n", calls, runs);
+	print_environment();
 	printf("app thread on CPU %d, consumer on CPU %d\n\n", cpu, consumer);
 	printf("%-9s %16s %14s %16s %11s\n", "mode", "app-core ns/call", "wall ns/call",
 	       "app cost/direct", "traps/call");
