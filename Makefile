@@ -85,7 +85,7 @@ guest: user module
 	@cp $(B)/lib/libesca.so $(KB)/root/lib/
 	@cp $(VMTESTS) tests/vm/suite.sh tests/vm/t-*.sh $(KB)/root/tests/
 
-unittest: $(UNITTESTS)
+unittest: $(UNITTESTS) $(B)/bin/esca-stat
 	@tests/unit/run $(UNITTESTS)
 
 vmtest:

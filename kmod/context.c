@@ -22,8 +22,9 @@ int esca_refuse_seccomp(const char *what)
 {
 #ifdef CONFIG_SECCOMP
 	if (READ_ONCE(current->seccomp.mode) != SECCOMP_MODE_DISABLED) {
-		pr_notice("esca: pid %d (%s): %s refused: process runs under seccomp\n",
-			  task_tgid_nr(current), current->comm, what);
+		pr_notice(
+			"esca: pid %d (%s): %s refused: process runs under seccomp\n",
+			task_tgid_nr(current), current->comm, what);
 		return -EPERM;
 	}
 #endif
@@ -45,7 +46,8 @@ struct esca_ctx *esca_ctx_create(u32 entries)
 	ctx->mm = current->mm;
 
 	mutex_lock(&esca_ctx_lock);
-	list_for_each_entry(other, &esca_ctx_list, node) {
+	list_for_each_entry(other, &esca_ctx_list, node)
+	{
 		if (other->mm == ctx->mm && !READ_ONCE(other->dead)) {
 			mutex_unlock(&esca_ctx_lock);
 			kfree(ctx);
@@ -90,7 +92,8 @@ void esca_ctx_kill(struct esca_ctx *ctx)
 
 	mutex_lock(&ctx->lock);
 	WRITE_ONCE(ctx->dead, true);
-	xa_for_each(&ctx->rings, id, ring) {
+	xa_for_each(&ctx->rings, id, ring)
+	{
 		xa_erase(&ctx->rings, id);
 		esca_ring_kill(ring);
 		esca_ring_put(ring);
@@ -119,12 +122,13 @@ struct esca_ring *esca_ctx_register(struct esca_ctx *ctx)
 		ret = -ENXIO;
 		goto fail;
 	}
-	ret = xa_alloc(&ctx->rings, &id, ring,
-		       XA_LIMIT(0, ESCA_MAX_RINGS - 1), GFP_KERNEL);
+	ret = xa_alloc(&ctx->rings, &id, ring, XA_LIMIT(0, ESCA_MAX_RINGS - 1),
+		       GFP_KERNEL);
 	if (ret) {
 		if (ret == -EBUSY) {
-			pr_notice_ratelimited("esca: pid %d: more than %u threads registered\n",
-					      ctx->tgid, ESCA_MAX_RINGS);
+			pr_notice_ratelimited(
+				"esca: pid %d: more than %u threads registered\n",
+				ctx->tgid, ESCA_MAX_RINGS);
 			ret = -ENOSPC;
 		}
 		goto fail;

@@ -51,9 +51,10 @@ static long ioc_setup(struct file *file, struct esca_setup __user *uarg)
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
 	if (s.abi_version != ESCA_ABI_VERSION) {
-		pr_notice("esca: pid %d (%s): ABI version %u, module speaks %u\n",
-			  task_tgid_nr(current), current->comm, s.abi_version,
-			  ESCA_ABI_VERSION);
+		pr_notice(
+			"esca: pid %d (%s): ABI version %u, module speaks %u\n",
+			task_tgid_nr(current), current->comm, s.abi_version,
+			ESCA_ABI_VERSION);
 		return -EPROTO;
 	}
 	/* Unknown flags and reserved fields are refused, for forwards
@@ -181,7 +182,8 @@ static int esca_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!ctx)
 		return -EBADF;
-	if (vma->vm_pgoff & ((1UL << shift) - 1))
+	if (vma->vm_pgoff & ((1UL << shift) - 1) ||
+	    (vma->vm_pgoff >> shift) >= ESCA_MAX_RINGS)
 		return -EINVAL;
 	ring = esca_ctx_ring_get(ctx, vma->vm_pgoff >> shift);
 	if (!ring)

@@ -53,8 +53,10 @@ struct esca_call {
 	s8 msg_flags_arg; /* index of a MSG_* flags argument, or -1 */
 };
 
-#define CALL(nr, name, fds, pipe, mflags)                                  \
-	[nr] = { .sym = "__x64_sys_" name, .fd_args = (fds), .sigpipe = (pipe), \
+#define CALL(nr, name, fds, pipe, mflags)  \
+	[nr] = { .sym = "__x64_sys_" name, \
+		 .fd_args = (fds),         \
+		 .sigpipe = (pipe),        \
 		 .msg_flags_arg = (mflags) }
 
 /* The allowlist. Anything else is answered -ENOSYS. */
@@ -259,16 +261,17 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 	if (!files)
 		return 0;
 	if (tail - head > ring->entries) {
-		pr_notice_ratelimited("esca: pid %d ring %u: tail %u is more than %u past head %u; ring stopped\n",
-				      ctx->tgid, ring->id, tail, ring->entries,
-				      head);
+		pr_notice_ratelimited(
+			"esca: pid %d ring %u: tail %u is more than %u past head %u; ring stopped\n",
+			ctx->tgid, ring->id, tail, ring->entries, head);
 		esca_ring_kill(ring);
 		return 0;
 	}
 #ifdef CONFIG_SECCOMP
 	if (READ_ONCE(ring->task->seccomp.mode) != SECCOMP_MODE_DISABLED) {
-		pr_notice_ratelimited("esca: pid %d ring %u: thread is now under seccomp; ring stopped\n",
-				      ctx->tgid, ring->id);
+		pr_notice_ratelimited(
+			"esca: pid %d ring %u: thread is now under seccomp; ring stopped\n",
+			ctx->tgid, ring->id);
 		esca_ring_kill(ring);
 		return 0;
 	}
@@ -308,7 +311,8 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 		WRITE_ONCE(cqe->flags, cflags);
 		WRITE_ONCE(cqe->user_data, sqe.user_data);
 		WRITE_ONCE(ring->head, head + 1);
-		smp_store_release(&ring->hdr->sq_head, head + 1); /* C, matches D */
+		/* C, matches D: the CQE is written before the head passes it */
+		smp_store_release(&ring->hdr->sq_head, head + 1);
 	}
 
 	revert_creds(old_cred);

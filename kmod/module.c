@@ -22,8 +22,9 @@
 
 static char *cores;
 module_param(cores, charp, 0444);
-MODULE_PARM_DESC(cores,
-		 "CPU list for consumer threads, e.g. 1 or 2,3 or 2-5 (default: last online CPU)");
+MODULE_PARM_DESC(
+	cores,
+	"CPU list for consumer threads, e.g. 1 or 2,3 or 2-5 (default: last online CPU)");
 
 unsigned int esca_idle_us = 1000;
 module_param_named(idle_us, esca_idle_us, uint, 0644);

@@ -22,24 +22,26 @@ static int stats_show(struct seq_file *m, void *v)
 	for (i = 0; i < esca_nr_consumers; i++) {
 		struct esca_consumer *c = &esca_consumers[i];
 
-		seq_printf(m,
-			   "consumer cpu=%d pid=%d state=%s rings=%u calls=%llu batches=%llu sleeps=%llu wakeups=%lld errors=%llu bounced=%llu\n",
-			   c->cpu, task_pid_nr(c->task),
-			   READ_ONCE(c->sleeping) ? "sleeping" : "polling",
-			   READ_ONCE(c->nr_rings), READ_ONCE(c->calls),
-			   READ_ONCE(c->batches), READ_ONCE(c->sleeps),
-			   atomic64_read(&c->wakeups), READ_ONCE(c->errors),
-			   READ_ONCE(c->bounced));
+		seq_printf(
+			m,
+			"consumer cpu=%d pid=%d state=%s rings=%u calls=%llu batches=%llu sleeps=%llu wakeups=%lld errors=%llu bounced=%llu\n",
+			c->cpu, task_pid_nr(c->task),
+			READ_ONCE(c->sleeping) ? "sleeping" : "polling",
+			READ_ONCE(c->nr_rings), READ_ONCE(c->calls),
+			READ_ONCE(c->batches), READ_ONCE(c->sleeps),
+			atomic64_read(&c->wakeups), READ_ONCE(c->errors),
+			READ_ONCE(c->bounced));
 	}
 	mutex_lock(&esca_ctx_lock);
-	list_for_each_entry(ctx, &esca_ctx_list, node) {
-		seq_printf(m,
-			   "context pid=%d state=%s rings=%d calls=%lld errors=%lld bounced=%lld\n",
-			   ctx->tgid, READ_ONCE(ctx->dead) ? "closing" : "live",
-			   atomic_read(&ctx->nr_rings),
-			   atomic64_read(&ctx->calls),
-			   atomic64_read(&ctx->errors),
-			   atomic64_read(&ctx->bounced));
+	list_for_each_entry(ctx, &esca_ctx_list, node)
+	{
+		seq_printf(
+			m,
+			"context pid=%d state=%s rings=%d calls=%lld errors=%lld bounced=%lld\n",
+			ctx->tgid, READ_ONCE(ctx->dead) ? "closing" : "live",
+			atomic_read(&ctx->nr_rings), atomic64_read(&ctx->calls),
+			atomic64_read(&ctx->errors),
+			atomic64_read(&ctx->bounced));
 	}
 	mutex_unlock(&esca_ctx_lock);
 	return 0;

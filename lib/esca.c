@@ -254,7 +254,6 @@ static void kick(struct esca_thread *t)
 			    0);
 }
 
-
 /*
  * Wait for entry @idx: spin for the budget, then sleep in the module.
  * Returns false if the ring died before the entry ran (it had no effect).
@@ -296,8 +295,10 @@ static bool wait_done(struct esca_thread *t, uint32_t idx)
 static void reap(struct esca_thread *t, uint32_t upto)
 {
 	for (; t->reaped != upto; t->reaped++) {
-		const struct esca_sqe *sqe = esca_pring_sqe(&t->ring, t->reaped);
-		const struct esca_cqe *cqe = esca_pring_cqe(&t->ring, t->reaped);
+		const struct esca_sqe *sqe =
+			esca_pring_sqe(&t->ring, t->reaped);
+		const struct esca_cqe *cqe =
+			esca_pring_cqe(&t->ring, t->reaped);
 		long res;
 
 		if (!(sqe->flags & ESCA_SQE_DEFERRED))
@@ -321,7 +322,8 @@ static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 
 	reap(t, head);
 	for (; t->reaped != stop; t->reaped++) {
-		const struct esca_sqe *sqe = esca_pring_sqe(&t->ring, t->reaped);
+		const struct esca_sqe *sqe =
+			esca_pring_sqe(&t->ring, t->reaped);
 
 		if (direct_args(sqe->nr, sqe->args) < 0)
 			t->deferred_failed++;
@@ -336,7 +338,8 @@ static bool make_room(struct esca_thread *t)
 {
 	uint32_t oldest;
 
-	if (!esca_pring_full(&t->ring) && t->ring.tail - t->reaped < t->ring.entries)
+	if (!esca_pring_full(&t->ring) &&
+	    t->ring.tail - t->reaped < t->ring.entries)
 		return true;
 	oldest = t->ring.tail - t->ring.entries;
 	if (!wait_done(t, oldest))
@@ -345,8 +348,7 @@ static bool make_room(struct esca_thread *t)
 	return true;
 }
 
-static long submit(uint32_t nr, const __u64 args[6], uint32_t flags,
-		   bool sync)
+static long submit(uint32_t nr, const __u64 args[6], uint32_t flags, bool sync)
 {
 	struct esca_thread *t = thread_ring();
 	const struct esca_cqe *cqe;

@@ -76,7 +76,8 @@ static int run_mode(int mode, int fd, int calls, int pc, struct sample *s)
 		 * reading the clocks in so short a window may itself trap. */
 		for (int pass = 0; pass < (pc >= 0 ? 2 : 1); pass++) {
 			for (int done = 0; done < calls; done += BURST) {
-				int n = calls - done < BURST ? calls - done : BURST;
+				int n = calls - done < BURST ? calls - done :
+							       BURST;
 
 				if (pass) {
 					trapcount_start(pc);
@@ -85,12 +86,15 @@ static int run_mode(int mode, int fd, int calls, int pc, struct sample *s)
 					wall0 = ns_of(CLOCK_MONOTONIC);
 				}
 				for (int i = 0; i < n; i++)
-					bad += esca_defer(SYS_pwrite64, fd, (long)buf, 64, 0, 0, 0) != 0;
+					bad += esca_defer(SYS_pwrite64, fd,
+							  (long)buf, 64, 0, 0,
+							  0) != 0;
 				if (pass) {
 					traps += trapcount_stop(pc);
 				} else {
 					wall += ns_of(CLOCK_MONOTONIC) - wall0;
-					app += ns_of(CLOCK_THREAD_CPUTIME_ID) - app0;
+					app += ns_of(CLOCK_THREAD_CPUTIME_ID) -
+					       app0;
 				}
 				bad += esca_drain(); /* untimed */
 			}
@@ -109,7 +113,8 @@ static int run_mode(int mode, int fd, int calls, int pc, struct sample *s)
 
 		switch (mode) {
 		case M_DIRECT:
-			r = esca_direct(SYS_pwrite64, fd, (long)buf, 64, 0, 0, 0);
+			r = esca_direct(SYS_pwrite64, fd, (long)buf, 64, 0, 0,
+					0);
 			bad += r != 64;
 			break;
 		case M_SYNC:
@@ -117,7 +122,8 @@ static int run_mode(int mode, int fd, int calls, int pc, struct sample *s)
 			bad += r != 64;
 			break;
 		default:
-			bad += esca_defer(SYS_pwrite64, fd, (long)buf, 64, 0, 0, 0) != 0;
+			bad += esca_defer(SYS_pwrite64, fd, (long)buf, 64, 0, 0,
+					  0) != 0;
 		}
 	}
 	if (mode == M_DEFERRED)
@@ -138,7 +144,8 @@ static void print_environment(void)
 
 	while (f && fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, "model name", 10) && strchr(line, ':'))
-			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			snprintf(model, sizeof(model), "%s",
+				 strchr(line, ':') + 2);
 		if (!strncmp(line, "flags", 5) && strstr(line, " hypervisor"))
 			hypervisor = true;
 	}
@@ -148,8 +155,9 @@ static void print_environment(void)
 	f = fopen("/proc/cmdline", "r");
 	if (f && fgets(line, sizeof(line), f)) {
 		if (strstr(line, "esca_accel=tcg"))
-			snprintf(where, sizeof(where),
-				 "QEMU TCG guest: timings are emulated, read the ratios as indicative only");
+			snprintf(
+				where, sizeof(where),
+				"QEMU TCG guest: timings are emulated, read the ratios as indicative only");
 		else if (strstr(line, "esca_accel=kvm"))
 			snprintf(where, sizeof(where), "QEMU KVM guest");
 		else if (hypervisor)
@@ -187,11 +195,21 @@ int main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'n': calls = atoi(optarg); break;
-		case 'r': runs = atoi(optarg); break;
-		case 'c': cpu = atoi(optarg); break;
-		case 'h': usage(stdout, argv[0]); return 0;
-		default: usage(stderr, argv[0]); return 2;
+		case 'n':
+			calls = atoi(optarg);
+			break;
+		case 'r':
+			runs = atoi(optarg);
+			break;
+		case 'c':
+			cpu = atoi(optarg);
+			break;
+		case 'h':
+			usage(stdout, argv[0]);
+			return 0;
+		default:
+			usage(stderr, argv[0]);
+			return 2;
 		}
 	}
 	if (calls <= 0 || runs <= 0 || runs > 100) {
@@ -199,10 +217,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!getenv("ESCA_SPIN_US"))
-		setenv("ESCA_SPIN_US", "100000", 1); /* measure the ring, not sleeps */
+		setenv("ESCA_SPIN_US", "100000",
+		       1); /* measure the ring, not sleeps */
 	consumer = esca_thread_cpu();
 	if (consumer < 0) {
-		fprintf(stderr, "esca-micro: offload is not active; nothing to compare\n");
+		fprintf(stderr,
+			"esca-micro: offload is not active; nothing to compare\n");
 		return 1;
 	}
 	if (cpu < 0)
@@ -210,17 +230,20 @@ int main(int argc, char **argv)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set)) {
-		fprintf(stderr, "esca-micro: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
+		fprintf(stderr, "esca-micro: cannot pin to CPU %d: %s\n", cpu,
+			strerror(errno));
 		return 1;
 	}
 	fd = open("/tmp/esca-micro.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {
-		fprintf(stderr, "esca-micro: /tmp/esca-micro.dat: %s\n", strerror(errno));
+		fprintf(stderr, "esca-micro: /tmp/esca-micro.dat: %s\n",
+			strerror(errno));
 		return 1;
 	}
 	pc = trapcount_open();
 	if (pc < 0)
-		fprintf(stderr, "esca-micro: trap counting unavailable: %s\n", strerror(-pc));
+		fprintf(stderr, "esca-micro: trap counting unavailable: %s\n",
+			strerror(-pc));
 
 	/* Interleave the modes run by run so drift hits all of them alike. */
 	{
@@ -232,7 +255,8 @@ int main(int argc, char **argv)
 		for (int r = 0; r < runs; r++) {
 			for (int m = 0; m < M_COUNT; m++) {
 				if (run_mode(m, fd, calls, pc, &s)) {
-					fprintf(stderr, "esca-micro: %s: a call returned a wrong result\n",
+					fprintf(stderr,
+						"esca-micro: %s: a call returned a wrong result\n",
 						mode_name[m]);
 					return 1;
 				}
@@ -246,19 +270,21 @@ int main(int argc, char **argv)
 				med[m][k] = median(v[m][k], runs);
 	}
 
-	printf("esca-micro: %d x pwrite64(64 B, tmpfs) per run, %d runs, medians\n", calls, runs);
+	printf("esca-micro: %d x pwrite64(64 B, tmpfs) per run, %d runs, medians\n",
+	       calls, runs);
 	print_environment();
 	printf("app thread on CPU %d, consumer on CPU %d\n\n", cpu, consumer);
-	printf("%-9s %16s %14s %16s %11s\n", "mode", "app-core ns/call", "wall ns/call",
-	       "app cost/direct", "traps/call");
+	printf("%-9s %16s %14s %16s %11s\n", "mode", "app-core ns/call",
+	       "wall ns/call", "app cost/direct", "traps/call");
 	for (int m = 0; m < M_COUNT; m++)
-		printf("%-9s %16.1f %14.1f %16.2f %11.3f\n", mode_name[m], med[m][0], med[m][1],
-		       med[m][0] / med[M_DIRECT][0], med[m][2]);
+		printf("%-9s %16.1f %14.1f %16.2f %11.3f\n", mode_name[m],
+		       med[m][0], med[m][1], med[m][0] / med[M_DIRECT][0],
+		       med[m][2]);
 	printf("\n");
 	for (int m = 0; m < M_COUNT; m++)
 		printf("SUMMARY esca-micro mode=%s calls=%d runs=%d app_cpu=%d consumer_cpu=%d "
 		       "app_ns=%.1f wall_ns=%.1f traps_per_call=%.3f ratio_vs_direct=%.3f\n",
-		       mode_name[m], calls, runs, cpu, consumer, med[m][0], med[m][1], med[m][2],
-		       med[m][0] / med[M_DIRECT][0]);
+		       mode_name[m], calls, runs, cpu, consumer, med[m][0],
+		       med[m][1], med[m][2], med[m][0] / med[M_DIRECT][0]);
 	return 0;
 }

@@ -127,7 +127,7 @@ struct esca_cqe {
 };
 
 #define ESCA_SQES_OFFSET 4096U
-#define ESCA_RING_MMAP_SIZE(entries)                                  \
+#define ESCA_RING_MMAP_SIZE(entries)                                     \
 	(ESCA_SQES_OFFSET + (__u64)(entries) * sizeof(struct esca_sqe) + \
 	 (__u64)(entries) * sizeof(struct esca_cqe))
 

@@ -8,6 +8,9 @@
  * (unless ESCA_QUIET=1) and every call is made directly: results are the
  * same either way.
  *
+ * Not async-signal-safe: a signal handler must not offload on the thread
+ * it interrupted (the preload shim makes such calls directly).
+ *
  * Environment: ESCA_SPIN_US (default 50) is how long a synchronous call
  * spins on its completion before it sleeps in the module; ESCA_ENTRIES
  * (power of two, 8-4096, default 256) sizes each thread's ring.
@@ -37,16 +40,14 @@ int esca_thread_cpu(void);
  * Synchronous offload: the exact result of system call @nr, as if made
  * directly. Spins ESCA_SPIN_US, then sleeps in the module until done.
  */
-long esca_call(long nr, long a0, long a1, long a2, long a3, long a4,
-	       long a5);
+long esca_call(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
 /*
  * Deferred offload: queue the call and return at once. Only for calls
  * whose result the caller does not use. 0 when queued; if the call had to
  * be made directly, its result.
  */
-long esca_defer(long nr, long a0, long a1, long a2, long a3, long a4,
-		long a5);
+long esca_defer(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
 /*
  * Wait until every call this thread queued has taken effect. Returns how
@@ -55,8 +56,7 @@ long esca_defer(long nr, long a0, long a1, long a2, long a3, long a4,
 long esca_drain(void);
 
 /* The system call itself, with no offload: -errno on failure. */
-long esca_direct(long nr, long a0, long a1, long a2, long a3, long a4,
-		 long a5);
+long esca_direct(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
 /* Drain and give up this thread's ring (also run at thread exit). */
 void esca_thread_exit(void);

@@ -49,10 +49,12 @@ else
 fi
 
 rmmod esca 2>/dev/null
-if $T/t-insmod "$KO" idle_us=99999999; then
+if out=$($T/t-insmod "$KO" idle_us=99999999 2>&1); then
 	echo "FAIL: idle_us=99999999 accepted"
 	fail=1
 	rmmod esca
+else
+	echo "refused idle_us=99999999: $(dmesg | grep 'esca: idle_us' | tail -1 | sed 's/^\[[^]]*\] //')"
 fi
 insmod "$KO" cores=1 || { echo "FAIL: cannot reload cores=1"; fail=1; }
 exit $fail

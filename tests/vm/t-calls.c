@@ -135,15 +135,27 @@ static void test_sockets(void)
 	SAME("sendto ENOTSOCK", D6(SYS_sendto, 0, "x", 1, 0, 0, 0),
 	     O6(SYS_sendto, 0, "x", 1, 0, 0, 0), -ENOTSOCK);
 
-	SAME("setsockopt", D6(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one), 0),
-	     O6(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one), 0), 0);
-	SAME("getsockopt", D6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &val, &len, 0),
-	     O6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &val2, &len2, 0), 0);
-	CHECK(val == 1 && val2 == 1 && len == len2, "SO_PASSCRED %d/%d", val, val2);
-	SAME("getsockopt EFAULT", D6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_TYPE, &val, BAD_PTR, 0),
-	     O6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_TYPE, &val, BAD_PTR, 0), -EFAULT);
-	SAME("setsockopt ENOPROTOOPT", D6(SYS_setsockopt, sv[0], SOL_SOCKET, 9999, &one, sizeof(one), 0),
-	     O6(SYS_setsockopt, sv[0], SOL_SOCKET, 9999, &one, sizeof(one), 0), -ENOPROTOOPT);
+	SAME("setsockopt",
+	     D6(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &one,
+		sizeof(one), 0),
+	     O6(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &one,
+		sizeof(one), 0),
+	     0);
+	SAME("getsockopt",
+	     D6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &val, &len, 0),
+	     O6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &val2, &len2,
+		0),
+	     0);
+	CHECK(val == 1 && val2 == 1 && len == len2, "SO_PASSCRED %d/%d", val,
+	      val2);
+	SAME("getsockopt EFAULT",
+	     D6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_TYPE, &val, BAD_PTR, 0),
+	     O6(SYS_getsockopt, sv[0], SOL_SOCKET, SO_TYPE, &val, BAD_PTR, 0),
+	     -EFAULT);
+	SAME("setsockopt ENOPROTOOPT",
+	     D6(SYS_setsockopt, sv[0], SOL_SOCKET, 9999, &one, sizeof(one), 0),
+	     O6(SYS_setsockopt, sv[0], SOL_SOCKET, 9999, &one, sizeof(one), 0),
+	     -ENOPROTOOPT);
 	close(sv[0]);
 	close(sv[1]);
 
@@ -164,11 +176,13 @@ static void test_full_socket_eagain(void)
 	int sv[2], n = 0;
 
 	nb_socketpair(SOCK_STREAM, sv);
-	while (D6(SYS_write, sv[0], chunk, sizeof(chunk), 0, 0, 0) > 0 && n < 100000)
+	while (D6(SYS_write, sv[0], chunk, sizeof(chunk), 0, 0, 0) > 0 &&
+	       n < 100000)
 		n++;
 	SAME("write to a full socket", D6(SYS_write, sv[0], chunk, 1, 0, 0, 0),
 	     O6(SYS_write, sv[0], chunk, 1, 0, 0, 0), -EAGAIN);
-	SAME("sendto to a full socket", D6(SYS_sendto, sv[0], chunk, 1, MSG_DONTWAIT, 0, 0),
+	SAME("sendto to a full socket",
+	     D6(SYS_sendto, sv[0], chunk, 1, MSG_DONTWAIT, 0, 0),
 	     O6(SYS_sendto, sv[0], chunk, 1, MSG_DONTWAIT, 0, 0), -EAGAIN);
 	close(sv[0]);
 	close(sv[1]);
@@ -187,18 +201,23 @@ static void test_epipe(void)
 
 	before = sigpipes;
 	d = D6(SYS_write, sv[0], "x", 1, 0, 0, 0);
-	CHECK(sigpipes == before + 1, "direct write: %d SIGPIPEs", sigpipes - before);
+	CHECK(sigpipes == before + 1, "direct write: %d SIGPIPEs",
+	      sigpipes - before);
 	before = sigpipes;
 	sigpipe_tid = 0;
 	o = O6(SYS_write, sv[0], "x", 1, 0, 0, 0);
-	CHECK(sigpipes == before + 1, "offloaded write: %d SIGPIPEs by return", sigpipes - before);
-	CHECK(sigpipe_tid == me, "SIGPIPE handled by tid %d, caller is %d", (int)sigpipe_tid, (int)me);
+	CHECK(sigpipes == before + 1, "offloaded write: %d SIGPIPEs by return",
+	      sigpipes - before);
+	CHECK(sigpipe_tid == me, "SIGPIPE handled by tid %d, caller is %d",
+	      (int)sigpipe_tid, (int)me);
 	SAME("write EPIPE", d, o, -EPIPE);
 
 	before = sigpipes;
-	SAME("sendto MSG_NOSIGNAL EPIPE", D6(SYS_sendto, sv[0], "x", 1, MSG_NOSIGNAL, 0, 0),
+	SAME("sendto MSG_NOSIGNAL EPIPE",
+	     D6(SYS_sendto, sv[0], "x", 1, MSG_NOSIGNAL, 0, 0),
 	     O6(SYS_sendto, sv[0], "x", 1, MSG_NOSIGNAL, 0, 0), -EPIPE);
-	CHECK(sigpipes == before, "MSG_NOSIGNAL still raised %d SIGPIPEs", sigpipes - before);
+	CHECK(sigpipes == before, "MSG_NOSIGNAL still raised %d SIGPIPEs",
+	      sigpipes - before);
 	close(sv[0]);
 
 	if (pipe2(p, O_NONBLOCK))
@@ -207,7 +226,8 @@ static void test_epipe(void)
 	before = sigpipes;
 	SAME("pipe write EPIPE", D6(SYS_write, p[1], "x", 1, 0, 0, 0),
 	     O6(SYS_write, p[1], "x", 1, 0, 0, 0), -EPIPE);
-	CHECK(sigpipes == before + 2, "pipe EPIPE: %d SIGPIPEs, want 2", sigpipes - before);
+	CHECK(sigpipes == before + 2, "pipe EPIPE: %d SIGPIPEs, want 2",
+	      sigpipes - before);
 	close(p[1]);
 	signal(SIGPIPE, SIG_DFL);
 }
@@ -224,7 +244,8 @@ static void test_sendfile(void)
 	SAME("sendfile", D6(SYS_sendfile, sv[0], fd, &off, 5, 0, 0),
 	     O6(SYS_sendfile, sv[0], fd, &off2, 5, 0, 0), 5);
 	CHECK(off == 5 && off2 == 5, "offsets %ld %ld", (long)off, (long)off2);
-	CHECK(read(sv[1], buf, sizeof(buf)) == 10 && !memcmp(buf, "0123401234", 10),
+	CHECK(read(sv[1], buf, sizeof(buf)) == 10 &&
+		      !memcmp(buf, "0123401234", 10),
 	      "sendfile data");
 	SAME("sendfile EBADF", D6(SYS_sendfile, sv[0], 999, NULL, 5, 0, 0),
 	     O6(SYS_sendfile, sv[0], 999, NULL, 5, 0, 0), -EBADF);
@@ -243,37 +264,48 @@ static void test_fd_calls(void)
 
 	nb_socketpair(SOCK_STREAM, sv);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	SAME("epoll_ctl ADD", D6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, sv[0], &ev, 0, 0),
+	SAME("epoll_ctl ADD",
+	     D6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, sv[0], &ev, 0, 0),
 	     O6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, sv[1], &ev, 0, 0), 0);
-	SAME("epoll_ctl EEXIST", D6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, sv[0], &ev, 0, 0),
+	SAME("epoll_ctl EEXIST",
+	     D6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, sv[0], &ev, 0, 0),
 	     O6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, sv[1], &ev, 0, 0), -EEXIST);
-	SAME("epoll_ctl EFAULT", D6(SYS_epoll_ctl, ep, EPOLL_CTL_MOD, sv[0], BAD_PTR, 0, 0),
-	     O6(SYS_epoll_ctl, ep, EPOLL_CTL_MOD, sv[1], BAD_PTR, 0, 0), -EFAULT);
-	SAME("epoll_ctl EBADF", D6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, 999, &ev, 0, 0),
+	SAME("epoll_ctl EFAULT",
+	     D6(SYS_epoll_ctl, ep, EPOLL_CTL_MOD, sv[0], BAD_PTR, 0, 0),
+	     O6(SYS_epoll_ctl, ep, EPOLL_CTL_MOD, sv[1], BAD_PTR, 0, 0),
+	     -EFAULT);
+	SAME("epoll_ctl EBADF",
+	     D6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, 999, &ev, 0, 0),
 	     O6(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, 999, &ev, 0, 0), -EBADF);
-	SAME("epoll_ctl DEL", D6(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, sv[0], 0, 0, 0),
+	SAME("epoll_ctl DEL",
+	     D6(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, sv[0], 0, 0, 0),
 	     O6(SYS_epoll_ctl, ep, EPOLL_CTL_DEL, sv[1], 0, 0, 0), 0);
 
-	SAME("fsync", D6(SYS_fsync, fd, 0, 0, 0, 0, 0), O6(SYS_fsync, fd, 0, 0, 0, 0, 0), 0);
+	SAME("fsync", D6(SYS_fsync, fd, 0, 0, 0, 0, 0),
+	     O6(SYS_fsync, fd, 0, 0, 0, 0, 0), 0);
 	SAME("fdatasync", D6(SYS_fdatasync, fd, 0, 0, 0, 0, 0),
 	     O6(SYS_fdatasync, fd, 0, 0, 0, 0, 0), 0);
 	if (pipe2(p, O_NONBLOCK))
 		DIE("pipe2");
 	SAME("fsync on a pipe", D6(SYS_fsync, p[0], 0, 0, 0, 0, 0),
 	     O6(SYS_fsync, p[0], 0, 0, 0, 0, 0), -EINVAL);
-	SAME("fsync EBADF", D6(SYS_fsync, 999, 0, 0, 0, 0, 0), O6(SYS_fsync, 999, 0, 0, 0, 0, 0), -EBADF);
+	SAME("fsync EBADF", D6(SYS_fsync, 999, 0, 0, 0, 0, 0),
+	     O6(SYS_fsync, 999, 0, 0, 0, 0, 0), -EBADF);
 
 	SAME("ftruncate", D6(SYS_ftruncate, fd, 100, 0, 0, 0, 0),
 	     O6(SYS_ftruncate, fd, 200, 0, 0, 0, 0), 0);
-	CHECK(!fstat(fd, &st) && st.st_size == 200, "size %ld", (long)st.st_size);
+	CHECK(!fstat(fd, &st) && st.st_size == 200, "size %ld",
+	      (long)st.st_size);
 	ro = open("/tmp/t-calls-fd", O_RDONLY);
 	SAME("ftruncate on read-only fd", D6(SYS_ftruncate, ro, 0, 0, 0, 0, 0),
 	     O6(SYS_ftruncate, ro, 0, 0, 0, 0, 0), -EINVAL);
 	SAME("ftruncate EINVAL length", D6(SYS_ftruncate, fd, -1, 0, 0, 0, 0),
 	     O6(SYS_ftruncate, fd, -1, 0, 0, 0, 0), -EINVAL);
 
-	SAME("fchmod", D6(SYS_fchmod, fd, 0600, 0, 0, 0, 0), O6(SYS_fchmod, fd, 0640, 0, 0, 0, 0), 0);
-	CHECK(!fstat(fd, &st) && (st.st_mode & 07777) == 0640, "mode %o", st.st_mode & 07777);
+	SAME("fchmod", D6(SYS_fchmod, fd, 0600, 0, 0, 0, 0),
+	     O6(SYS_fchmod, fd, 0640, 0, 0, 0, 0), 0);
+	CHECK(!fstat(fd, &st) && (st.st_mode & 07777) == 0640, "mode %o",
+	      st.st_mode & 07777);
 	SAME("fchown", D6(SYS_fchown, fd, 1000, 1000, 0, 0, 0),
 	     O6(SYS_fchown, fd, 1001, 1001, 0, 0, 0), 0);
 	CHECK(!fstat(fd, &st) && st.st_uid == 1001, "uid %d", (int)st.st_uid);
@@ -284,10 +316,12 @@ static void test_fd_calls(void)
 	{
 		int a = dup(fd), b = dup(fd);
 
-		SAME("close", D6(SYS_close, a, 0, 0, 0, 0, 0), O6(SYS_close, b, 0, 0, 0, 0, 0), 0);
+		SAME("close", D6(SYS_close, a, 0, 0, 0, 0, 0),
+		     O6(SYS_close, b, 0, 0, 0, 0, 0), 0);
 		SAME("close EBADF", D6(SYS_close, a, 0, 0, 0, 0, 0),
 		     O6(SYS_close, b, 0, 0, 0, 0, 0), -EBADF);
-		CHECK(fcntl(b, F_GETFD) == -1 && errno == EBADF, "offloaded close left fd %d open", b);
+		CHECK(fcntl(b, F_GETFD) == -1 && errno == EBADF,
+		      "offloaded close left fd %d open", b);
 	}
 	close(p[0]);
 	close(p[1]);
@@ -305,7 +339,8 @@ static void test_refusals(void)
 	char c;
 
 	CHECK(O6(SYS_getpid, 0, 0, 0, 0, 0, 0) == -ENOSYS, "getpid offloaded");
-	CHECK(O6(SYS_openat, AT_FDCWD, "/tmp", O_RDONLY, 0, 0, 0) == -ENOSYS, "openat offloaded");
+	CHECK(O6(SYS_openat, AT_FDCWD, "/tmp", O_RDONLY, 0, 0, 0) == -ENOSYS,
+	      "openat offloaded");
 	CHECK(O6(100000, 0, 0, 0, 0, 0, 0) == -ENOSYS, "nr 100000 offloaded");
 	if (pipe(p))
 		DIE("pipe");
@@ -337,8 +372,10 @@ int main(void)
 		char key[64];
 
 		snprintf(key, sizeof(key), "context pid=%d ", (int)getpid());
-		CHECK(t_stat(key, "calls") >= 55, "context calls %ld", t_stat(key, "calls"));
-		CHECK(t_stat(key, "bounced") >= 1, "context bounced %ld", t_stat(key, "bounced"));
+		CHECK(t_stat(key, "calls") >= 55, "context calls %ld",
+		      t_stat(key, "calls"));
+		CHECK(t_stat(key, "bounced") >= 1, "context bounced %ld",
+		      t_stat(key, "bounced"));
 	}
 	return t_done("t-calls");
 }

@@ -42,7 +42,8 @@ static void check_eperm(const char *who)
 	SAME(what, D6(SYS_write, fd, "x", 1, 0, 0, 0),
 	     O6(SYS_write, fd, "x", 1, 0, 0, 0), -EBADF);
 	CHECK(!fstat(fd, &st) && (st.st_mode & 07777) == 0644 && st.st_uid == 0,
-	      "%s: file now mode %o uid %d", who, st.st_mode & 07777, (int)st.st_uid);
+	      "%s: file now mode %o uid %d", who, st.st_mode & 07777,
+	      (int)st.st_uid);
 	close(fd);
 }
 
@@ -94,20 +95,26 @@ static void fd_tables(void)
 		dup2(a, 50);
 		/* p[1] is closed here but open in the parent. */
 		close(p[1]);
-		SAME("child: write to its closed fd", D6(SYS_write, p[1], "x", 1, 0, 0, 0),
+		SAME("child: write to its closed fd",
+		     D6(SYS_write, p[1], "x", 1, 0, 0, 0),
 		     O6(SYS_write, p[1], "x", 1, 0, 0, 0), -EBADF);
-		CHECK(O6(SYS_write, 50, "child", 5, 0, 0, 0) == 5, "child write to 50");
+		CHECK(O6(SYS_write, 50, "child", 5, 0, 0, 0) == 5,
+		      "child write to 50");
 		exit(t_failed ? 1 : 0);
 	}
 	dup2(b, 50);
 	close(p[0]);
-	CHECK(O6(SYS_write, 50, "parent", 6, 0, 0, 0) == 6, "parent write to 50");
+	CHECK(O6(SYS_write, 50, "parent", 6, 0, 0, 0) == 6,
+	      "parent write to 50");
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-		      WEXITSTATUS(status) == 0, "fd child status 0x%x", status);
+		      WEXITSTATUS(status) == 0,
+	      "fd child status 0x%x", status);
 	a = open("/tmp/t-identity-a", O_RDONLY);
-	CHECK(read(a, buf, sizeof(buf)) == 5 && !memcmp(buf, "child", 5), "a holds '%s'", buf);
+	CHECK(read(a, buf, sizeof(buf)) == 5 && !memcmp(buf, "child", 5),
+	      "a holds '%s'", buf);
 	memset(buf, 0, sizeof(buf));
-	CHECK(pread(b, buf, sizeof(buf), 0) == 6 && !memcmp(buf, "parent", 6), "b holds '%s'", buf);
+	CHECK(pread(b, buf, sizeof(buf), 0) == 6 && !memcmp(buf, "parent", 6),
+	      "b holds '%s'", buf);
 	close(p[1]);
 }
 

@@ -118,7 +118,8 @@ static void test_thread_exit(void)
 	pthread_join(th, &active);
 	CHECK(active, "thread did not register");
 	CHECK(wait_stat(key_for(getpid()), "rings", before) == before,
-	      "rings %ld after a thread exited, want %ld", t_stat(key_for(getpid()), "rings"), before);
+	      "rings %ld after a thread exited, want %ld",
+	      t_stat(key_for(getpid()), "rings"), before);
 }
 
 static void install_seccomp(void)
@@ -139,13 +140,16 @@ static void test_seccomp(void)
 		install_seccomp();
 		setenv("ESCA_QUIET", "1", 1);
 		_exit(esca_init() == -EPERM && !esca_active() &&
-			      O6(SYS_write, 1, "", 0, 0, 0, 0) == 0 ? 0 : 1);
+				      O6(SYS_write, 1, "", 0, 0, 0, 0) == 0 ?
+			      0 :
+			      1);
 	}
 	CHECK(wait_ok(pid) == 0, "setup under seccomp was not refused");
 
 	pid = fork();
 	if (pid == 0) {
-		int fd = open("/tmp/t-lifecycle-sc", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		int fd = open("/tmp/t-lifecycle-sc", O_RDWR | O_CREAT | O_TRUNC,
+			      0644);
 		struct stat st;
 		int bad = 0;
 
@@ -178,7 +182,8 @@ static void test_cycles(int n)
 		if (wait_ok(pid) != 0)
 			failures++;
 	}
-	CHECK(failures == 0, "%d of %d register/exit cycles failed", failures, n);
+	CHECK(failures == 0, "%d of %d register/exit cycles failed", failures,
+	      n);
 }
 
 static void *flood(void *arg)
@@ -200,12 +205,14 @@ static void test_kill9(int n)
 		pid_t pid = fork();
 
 		if (pid == 0) {
-			int fd = open("/tmp/t-lifecycle-flood", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			int fd = open("/tmp/t-lifecycle-flood",
+				      O_WRONLY | O_CREAT | O_TRUNC, 0644);
 			pthread_t th;
 
 			setenv("ESCA_ENTRIES", "4096", 1);
 			for (int k = 0; k < 3; k++)
-				pthread_create(&th, NULL, flood, (void *)(long)fd);
+				pthread_create(&th, NULL, flood,
+					       (void *)(long)fd);
 			flood((void *)(long)fd);
 		}
 		usleep(2000 + rand() % 20000);
@@ -213,7 +220,8 @@ static void test_kill9(int n)
 		if (wait_ok(pid) != 128 + SIGKILL)
 			wrong++;
 	}
-	CHECK(wrong == 0, "%d of %d flooding children did not die of SIGKILL", wrong, n);
+	CHECK(wrong == 0, "%d of %d flooding children did not die of SIGKILL",
+	      wrong, n);
 }
 
 int main(int argc, char **argv)
@@ -221,7 +229,8 @@ int main(int argc, char **argv)
 	long live;
 
 	if (argc > 1 && !strcmp(argv[1], "--no-context"))
-		return maps_have_esca() || t_stat(key_for(getpid()), "rings") != -1;
+		return maps_have_esca() ||
+		       t_stat(key_for(getpid()), "rings") != -1;
 	if (argc > 2 && !strcmp(argv[1], "--hold")) {
 		/* Stay registered and busy for argv[2] seconds (t-rmmod.sh). */
 		time_t end = time(NULL) + atoi(argv[2]);

@@ -64,7 +64,8 @@ int main(void)
 	wakeups = t_stat("consumer ", "wakeups");
 	trapcount_start(pc);
 	for (i = 0; i < N; i++)
-		if (esca_call(SYS_write, fd, (long)rec, sizeof(rec), 0, 0, 0) != sizeof(rec))
+		if (esca_call(SYS_write, fd, (long)rec, sizeof(rec), 0, 0, 0) !=
+		    sizeof(rec))
 			break;
 	offloaded = trapcount_stop(pc);
 	wakeups = t_stat("consumer ", "wakeups") - wakeups;
@@ -74,15 +75,19 @@ int main(void)
 
 	trapcount_start(pc);
 	for (i = 0; i < N; i++)
-		if (esca_direct(SYS_write, fd, (long)rec, sizeof(rec), 0, 0, 0) != sizeof(rec))
+		if (esca_direct(SYS_write, fd, (long)rec, sizeof(rec), 0, 0,
+				0) != sizeof(rec))
 			break;
 	direct = trapcount_stop(pc);
 	CHECK(i == N, "direct write %d failed", i);
 
-	printf("traps for %d writes: offloaded %ld, direct %ld\n", N, offloaded, direct);
-	CHECK(direct >= N, "direct writes counted %ld traps: counter broken", direct);
+	printf("traps for %d writes: offloaded %ld, direct %ld\n", N, offloaded,
+	       direct);
+	CHECK(direct >= N, "direct writes counted %ld traps: counter broken",
+	      direct);
 	CHECK(offloaded < 100, "offloaded writes trapped %ld times", offloaded);
-	CHECK(lseek(fd, 0, SEEK_END) == (off_t)(N * 2 + 100) * (off_t)sizeof(rec),
+	CHECK(lseek(fd, 0, SEEK_END) ==
+		      (off_t)(N * 2 + 100) * (off_t)sizeof(rec),
 	      "file size %ld", (long)lseek(fd, 0, SEEK_END));
 	return t_done("t-notrap");
 }

@@ -32,11 +32,13 @@ static void *work(void *arg)
 	for (k = 0; k < CALLS; k++) {
 		snprintf(rec, sizeof(rec), "t%d:%011d\n", w->id, k);
 		if (k % 4 == 3) {
-			if (esca_defer(SYS_write, w->fd, (long)rec, REC, 0, 0, 0) != 0)
+			if (esca_defer(SYS_write, w->fd, (long)rec, REC, 0, 0,
+				       0) != 0)
 				w->bad_results++;
 			/* a deferred call's buffer must stay valid until drained */
 			w->deferred_failed += esca_drain();
-		} else if (esca_call(SYS_write, w->fd, (long)rec, REC, 0, 0, 0) != REC) {
+		} else if (esca_call(SYS_write, w->fd, (long)rec, REC, 0, 0,
+				     0) != REC) {
 			w->bad_results++;
 		}
 	}
@@ -52,12 +54,14 @@ static int verify(struct worker *w)
 	lseek(w->fd, 0, SEEK_SET);
 	for (k = 0; k < CALLS; k++) {
 		if (read(w->fd, buf, REC) != REC) {
-			fprintf(stderr, "thread %d: short file at record %d\n", w->id, k);
+			fprintf(stderr, "thread %d: short file at record %d\n",
+				w->id, k);
 			return 1;
 		}
 		snprintf(want, sizeof(want), "t%d:%011d\n", w->id, k);
 		if (memcmp(buf, want, REC) && bad++ < 3)
-			fprintf(stderr, "thread %d: record %d is '%.15s'\n", w->id, k, buf);
+			fprintf(stderr, "thread %d: record %d is '%.15s'\n",
+				w->id, k, buf);
 	}
 	return bad;
 }
@@ -84,18 +88,22 @@ int main(void)
 		pthread_join(th[i], NULL);
 	for (i = 0; i < THREADS; i++) {
 		CHECK(w[i].active, "thread %d did not register", i);
-		CHECK(w[i].bad_results == 0, "thread %d: %d wrong results", i, w[i].bad_results);
-		CHECK(w[i].deferred_failed == 0, "thread %d: %ld deferred failures", i, w[i].deferred_failed);
+		CHECK(w[i].bad_results == 0, "thread %d: %d wrong results", i,
+		      w[i].bad_results);
+		CHECK(w[i].deferred_failed == 0,
+		      "thread %d: %ld deferred failures", i,
+		      w[i].deferred_failed);
 		CHECK(verify(&w[i]) == 0, "thread %d: order broken", i);
 	}
 	{
 		char key[64];
 
 		snprintf(key, sizeof(key), "context pid=%d ", (int)getpid());
-		CHECK(t_stat(key, "calls") >= THREADS * CALLS, "context calls %ld",
-		      t_stat(key, "calls"));
+		CHECK(t_stat(key, "calls") >= THREADS * CALLS,
+		      "context calls %ld", t_stat(key, "calls"));
 		/* the workers gave their rings back; main keeps its own */
-		CHECK(t_stat(key, "rings") == 1, "rings left after threads exited: %ld",
+		CHECK(t_stat(key, "rings") == 1,
+		      "rings left after threads exited: %ld",
 		      t_stat(key, "rings"));
 	}
 	return t_done("t-threads");

@@ -18,16 +18,16 @@
 
 static int t_failed, t_checks;
 
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		t_checks++;                                                \
-		if (!(cond)) {                                             \
-			t_failed++;                                        \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__,      \
-				__LINE__, #cond);                          \
-			fprintf(stderr, __VA_ARGS__);                      \
-			fputc('\n', stderr);                               \
-		}                                                          \
+#define CHECK(cond, ...)                                              \
+	do {                                                          \
+		t_checks++;                                           \
+		if (!(cond)) {                                        \
+			t_failed++;                                   \
+			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, \
+				__LINE__, #cond);                     \
+			fprintf(stderr, __VA_ARGS__);                 \
+			fputc('\n', stderr);                          \
+		}                                                     \
 	} while (0)
 
 /* Same result offloaded as direct, and the one expected. */
@@ -40,11 +40,11 @@ static int t_failed, t_checks;
 		      o_ < 0 ? strerror((int)-o_) : "ok", w_);             \
 	} while (0)
 
-#define DIE(...)                                                           \
-	do {                                                               \
-		fprintf(stderr, "FATAL: " __VA_ARGS__);                    \
-		fputc('\n', stderr);                                       \
-		exit(1);                                                   \
+#define DIE(...)                                        \
+	do {                                            \
+		fprintf(stderr, "FATAL: " __VA_ARGS__); \
+		fputc('\n', stderr);                    \
+		exit(1);                                \
 	} while (0)
 
 static inline int t_done(const char *name)
@@ -60,10 +60,12 @@ static inline void t_need_offload(void)
 		DIE("offload is not active (is esca.ko loaded?)");
 }
 
-#define D6(nr, a, b, c, d, e, f) esca_direct(nr, (long)(a), (long)(b), \
-	(long)(c), (long)(d), (long)(e), (long)(f))
-#define O6(nr, a, b, c, d, e, f) esca_call(nr, (long)(a), (long)(b), \
-	(long)(c), (long)(d), (long)(e), (long)(f))
+#define D6(nr, a, b, c, d, e, f)                                               \
+	esca_direct(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), \
+		    (long)(f))
+#define O6(nr, a, b, c, d, e, f)                                             \
+	esca_call(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), \
+		  (long)(f))
 
 /* Read a "key=value" number from the /proc/esca/stats line that starts
  * with @prefix (e.g. "esca " or "context pid=123 "); -1 if absent. */

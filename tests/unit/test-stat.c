@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tools/esca-stat end to end: the built binary ($ESCA_STAT, default
+ * build/bin/esca-stat, run from the repo root) on a sample counters file
+ * must print tests/unit/data/stats-expected.txt byte for byte; errors and
+ * misuse must give the documented exit codes. A missing binary is a failure.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#define SAMPLE "tests/unit/data/stats-sample.txt"
+#define EXPECTED "tests/unit/data/stats-expected.txt"
+#define NOFILE_MSG "esca-stat: cannot read /nonexistent: "
+
+struct run {
+	int status; /* exit code, or -1 if it did not exit normally */
+	char *out, *err;
+	size_t out_len, err_len;
+};
+
+/* All of @f from the start, NUL-terminated; its length in @len. */
+static char *slurp(FILE *f, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+
+	rewind(f);
+	do {
+		if (cap - n < 4096) {
+			buf = realloc(buf, cap = cap * 2 + 4096);
+			if (!buf) {
+				perror("test-stat");
+				exit(1);
+			}
+		}
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+	} while (got);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Run @bin with @args (NULL-terminated), collecting stdout and stderr. */
+static struct run run(const char *bin, const char *const *args)
+{
+	struct run r = { .status = -1 };
+	FILE *out = tmpfile(), *err = tmpfile();
+	char *argv[16] = { (char *)bin };
+	int st;
+	pid_t pid;
+
+	for (int i = 0; args[i] && i < 14; i++)
+		argv[i + 1] = (char *)args[i];
+	if (!out || !err) {
+		perror("test-stat: tmpfile");
+		exit(1);
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("test-stat: fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		dup2(fileno(out), 1);
+		dup2(fileno(err), 2);
+		execv(bin, argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st))
+		r.status = WEXITSTATUS(st);
+	r.out = slurp(out, &r.out_len);
+	r.err = slurp(err, &r.err_len);
+	fclose(out);
+	fclose(err);
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Where do @a and @b first differ? Line number, for the message. */
+static size_t first_diff_line(const char *a, const char *b)
+{
+	size_t line = 1;
+
+	for (; *a && *a == *b; a++, b++)
+		line += *a == '\n';
+	return line;
+}
+
+int main(void)
+{
+	const char *bin = getenv("ESCA_STAT");
+	struct run r;
+	FILE *f;
+	char *want;
+	size_t want_len;
+
+	if (!bin || !*bin)
+		bin = "build/bin/esca-stat";
+	if (access(bin, X_OK)) {
+		printf("# no esca-stat at %s (make builds it)\n", bin);
+		return 1;
+	}
+	f = fopen(EXPECTED, "r");
+	if (!CHECK(f, "cannot open %s: run from the repo root", EXPECTED))
+		return unit_done();
+	want = slurp(f, &want_len);
+	fclose(f);
+
+	/* the sample, byte for byte */
+	r = run(bin, (const char *const[]){ "--file", SAMPLE, NULL });
+	CHECK(r.status == 0, "--file %s: exit %d, want 0; stderr: %s", SAMPLE,
+	      r.status, r.err);
+	CHECK(r.out_len == want_len && !memcmp(r.out, want, want_len),
+	      "--file %s: output differs from %s at line %zu; got:\n%s", SAMPLE,
+	      EXPECTED, first_diff_line(r.out, want), r.out);
+	CHECK(r.err_len == 0, "--file %s: stderr not empty: %s", SAMPLE, r.err);
+	run_free(&r);
+
+	/* repeated: a timestamp line, then the same report, twice */
+	r = run(bin, (const char *const[]){ "--file", SAMPLE, "--count", "2",
+					    "--interval", "0.01", NULL });
+	CHECK(r.status == 0, "--count 2: exit %d, want 0", r.status);
+	{
+		char *p = r.out, *nl;
+		int reports = 0;
+
+		while (!strncmp(p, "=== ", 4) && (nl = strchr(p, '\n'))) {
+			p = nl + 1;
+			if (!CHECK(!strncmp(p, want, want_len),
+				   "--count 2: report %d differs", reports + 1))
+				break;
+			p += want_len;
+			reports++;
+			if (*p == '\n')
+				p++;
+		}
+		CHECK(reports == 2 && !*p,
+		      "--count 2: %d timestamped reports, want 2; got:\n%s",
+		      reports, r.out);
+	}
+	run_free(&r);
+
+	/* a missing file: exit 1, one line on stderr, nothing on stdout */
+	r = run(bin, (const char *const[]){ "--file", "/nonexistent", NULL });
+	CHECK(r.status == 1, "--file /nonexistent: exit %d, want 1", r.status);
+	CHECK(count_lines(r.err) == 1 && r.err[r.err_len - 1] == '\n' &&
+		      !strncmp(r.err, NOFILE_MSG, strlen(NOFILE_MSG)),
+	      "--file /nonexistent: stderr should be one line, got: %s", r.err);
+	CHECK(r.out_len == 0, "--file /nonexistent: stdout: %s", r.out);
+	run_free(&r);
+
+	/* misuse: usage on stderr, exit 2 */
+	r = run(bin, (const char *const[]){ "--bogus", NULL });
+	CHECK(r.status == 2, "--bogus: exit %d, want 2", r.status);
+	CHECK(strstr(r.err, "usage:") && r.out_len == 0,
+	      "--bogus: want usage on stderr only; stdout: %s stderr: %s",
+	      r.out, r.err);
+	run_free(&r);
+
+	r = run(bin, (const char *const[]){ "--count", "0", NULL });
+	CHECK(r.status == 2, "--count 0: exit %d, want 2", r.status);
+	run_free(&r);
+
+	/* help: usage on stdout, exit 0 */
+	r = run(bin, (const char *const[]){ "--help", NULL });
+	CHECK(r.status == 0 && !strncmp(r.out, "usage:", 6) && !r.err_len,
+	      "--help: exit %d, stdout: %s", r.status, r.out);
+	run_free(&r);
+
+	free(want);
+	return unit_done();
+}
