@@ -99,7 +99,10 @@ test: deps
 
 demo: deps
 	@$(MAKE) -s guest K=$(K)
-	@tests/vm/run --kernel $(K) -- 'bin/esca-micro && echo && bin/esca-stat'
+	@tests/vm/run --kernel $(K) -- 'bin/esca-micro && echo && \
+		for i in $$(seq 50); do grep -q live_contexts=0 /proc/esca/stats && break; sleep 0.1; done; \
+		echo "module counters after the run (the process has exited, its context is gone):" && \
+		bin/esca-stat'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -10,8 +10,9 @@
  *              executes a batch, so it never keeps a dead process's
  *              address space alive.
  *   esca_ring  one per registered thread. Refs: the ctx's ring table
- *              (dropped by UNREGISTER or file release), the mapping
- *              (dropped by vm_ops->close: munmap, exec, exit_mm), and the
+ *              (dropped by UNREGISTER or file release), each vma that
+ *              maps it (dropped by vm_ops->close: munmap, exec, exit_mm;
+ *              the last one kills the ring), and the
  *              serving consumer's list (dropped by the consumer when it
  *              sees the ring dead). The ring holds a reference on the
  *              registering thread's task_struct, released with the ring,
@@ -99,6 +100,7 @@ struct esca_ring {
 	struct files_struct *files; /* its file table (ref) from mmap to retire */
 
 	unsigned long state; /* ESCA_RING_S_* bits */
+	atomic_t maps; /* vmas mapping the ring (mremap makes two for a while) */
 	wait_queue_head_t cq_wait; /* ESCA_IOC_WAIT sleepers */
 	struct rcu_head rcu; /* ESCA_IOC_WAKE looks rings up under RCU */
 };

@@ -4,8 +4,8 @@
  *
  * The ring memory is vmalloc_user() and mapped once into the registering
  * process, VM_DONTCOPY (fork children do not inherit it) and VM_DONTEXPAND;
- * splitting and mremap are refused, so exactly one vma maps a ring and its
- * ->close (munmap, exec, exit_mm) marks the ring dead.
+ * splitting is refused and a move by mremap is followed, so the ring dies
+ * when its last vma closes (munmap, exec, exit_mm).
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -111,28 +111,38 @@ struct files_struct *esca_ring_retire(struct esca_ring *ring)
 	return files;
 }
 
+/*
+ * mremap copies the vma (->open) and then closes one of the two: the old
+ * one when the move succeeds, the new one when it fails. So each vma holds
+ * a ring reference and the ring dies with the last vma, not the first.
+ */
+static void esca_vm_open(struct vm_area_struct *vma)
+{
+	struct esca_ring *ring = vma->vm_private_data;
+
+	atomic_inc(&ring->maps);
+	esca_ring_get(ring);
+}
+
 static void esca_vm_close(struct vm_area_struct *vma)
 {
 	struct esca_ring *ring = vma->vm_private_data;
 
-	esca_ring_kill(ring);
-	esca_ring_put(ring); /* the mapping's ref */
+	if (atomic_dec_and_test(&ring->maps))
+		esca_ring_kill(ring);
+	esca_ring_put(ring); /* this vma's ref */
 }
 
+/* One ring, one range: a partial munmap or mprotect would split it. */
 static int esca_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
 {
 	return -EINVAL;
 }
 
-static int esca_vm_mremap(struct vm_area_struct *vma)
-{
-	return -EINVAL;
-}
-
 static const struct vm_operations_struct esca_vm_ops = {
+	.open = esca_vm_open,
 	.close = esca_vm_close,
 	.may_split = esca_vm_may_split,
-	.mremap = esca_vm_mremap,
 };
 
 /*
@@ -184,6 +194,7 @@ int esca_ring_mmap(struct esca_ring *ring, struct vm_area_struct *vma)
 		return ret;
 	}
 	esca_vma_set_flags(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
+	atomic_set(&ring->maps, 1);
 	vma->vm_private_data = ring;
 	vma->vm_ops = &esca_vm_ops;
 	return 0;

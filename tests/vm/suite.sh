@@ -61,6 +61,7 @@ final_checks() {
 echo "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs"
 run kthreads sh $T/t-kthreads.sh
 run badcores sh $T/t-badcores.sh
+run abi $T/t-abi
 run calls $T/t-calls
 run notrap $T/t-notrap
 run identity $T/t-identity

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The raw ABI, without libesca: every refusal the module promises, and a
+ * producer that breaks the protocol. Setup (ABI version, flags, reserved
+ * fields, entries), one context per process, registration, the mmap
+ * window (size, offset, once only, no split, no mremap), entries with
+ * unknown flags or call numbers, user_data carried, the fd inherited by a
+ * fork child, a tail pushed past the ring (the ring is retired: DEAD).
+ */
+#include "t.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "esca/abi.h"
+
+static long ioc(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static int setup(int fd, uint32_t version, uint32_t flags, uint32_t entries)
+{
+	struct esca_setup s = { .abi_version = version,
+				.flags = flags,
+				.entries = entries };
+
+	return (int)ioc(fd, ESCA_IOC_SETUP, &s);
+}
+
+struct ring {
+	struct esca_ring_hdr *hdr;
+	struct esca_sqe *sqes;
+	struct esca_cqe *cqes;
+	uint32_t id, tail;
+};
+
+static long submit_wait(int fd, struct ring *r, uint32_t nr, uint32_t flags,
+			uint64_t a0, uint64_t a1, uint64_t a2, uint64_t ud,
+			const struct esca_cqe **cqe)
+{
+	struct esca_sqe *s = &r->sqes[r->tail & (r->hdr->entries - 1)];
+	struct esca_wait w = { .ring_id = r->id, .index = r->tail };
+	long ret;
+
+	memset(s, 0, sizeof(*s));
+	s->nr = nr;
+	s->flags = flags;
+	s->args[0] = a0;
+	s->args[1] = a1;
+	s->args[2] = a2;
+	s->user_data = ud;
+	__atomic_store_n(&r->hdr->sq_tail, ++r->tail, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r->hdr->flags, __ATOMIC_RELAXED) &
+	    ESCA_RING_NEED_WAKEUP)
+		ioctl(fd, ESCA_IOC_WAKE, r->id);
+	ret = ioc(fd, ESCA_IOC_WAIT, &w);
+	*cqe = &r->cqes[w.index & (r->hdr->entries - 1)];
+	return ret;
+}
+
+int main(void)
+{
+	struct esca_register reg = { 0 };
+	const struct esca_cqe *cqe;
+	struct ring r = { 0 };
+	int fd, fd2, tmp, status;
+	long ps = sysconf(_SC_PAGESIZE);
+	void *map, *bad;
+	size_t size;
+	pid_t pid;
+
+	fd = open(ESCA_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		DIE("open %s: %s", ESCA_DEVICE_PATH, strerror(errno));
+
+	/* Setup refusals, then one context per process. */
+	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == -EBADFD,
+	      "register before setup");
+	CHECK(setup(fd, 99, 0, 0) == -EPROTO, "ABI 99 accepted");
+	CHECK(setup(fd, ESCA_ABI_VERSION, 1, 0) == -EINVAL, "flags 1 accepted");
+	CHECK(setup(fd, ESCA_ABI_VERSION, 0, 100) == -EINVAL,
+	      "100 entries accepted");
+	CHECK(setup(fd, ESCA_ABI_VERSION, 0, 4) == -EINVAL,
+	      "4 entries accepted");
+	CHECK(setup(fd, ESCA_ABI_VERSION, 0, 8192) == -EINVAL,
+	      "8192 entries accepted");
+	{
+		struct esca_setup s = { .abi_version = ESCA_ABI_VERSION,
+					.resv = { 1 } };
+
+		CHECK(ioc(fd, ESCA_IOC_SETUP, &s) == -EINVAL,
+		      "reserved field accepted");
+	}
+	CHECK(setup(fd, ESCA_ABI_VERSION, 0, 8) == 0, "setup with 8 entries");
+	CHECK(setup(fd, ESCA_ABI_VERSION, 0, 8) == -EEXIST,
+	      "second setup on one file");
+	fd2 = open(ESCA_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	CHECK(setup(fd2, ESCA_ABI_VERSION, 0, 8) == -EBUSY,
+	      "second context for one process");
+	close(fd2);
+	CHECK(ioc(fd, 0xE5FF, NULL) == -ENOTTY, "unknown ioctl");
+
+	/* Registration and the mmap window. */
+	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == 0, "register");
+	size = (size_t)reg.mmap_size;
+	CHECK(reg.entries == 8 &&
+		      size == (size_t)((ESCA_RING_MMAP_SIZE(8) + ps - 1) &
+				       ~(ps - 1)),
+	      "entries %u size %zu", reg.entries, size);
+	bad = mmap(NULL, size + ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)reg.mmap_offset);
+	CHECK(bad == MAP_FAILED && errno == EINVAL, "mmap of the wrong size");
+	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)ESCA_RING_OFFSET(5));
+	CHECK(bad == MAP_FAILED && errno == ENOENT, "mmap of an unknown ring");
+	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)reg.mmap_offset + ps);
+	CHECK(bad == MAP_FAILED && errno == EINVAL,
+	      "mmap at a misaligned offset");
+	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)ESCA_RING_OFFSET(ESCA_MAX_RINGS));
+	CHECK(bad == MAP_FAILED && errno == EINVAL,
+	      "mmap beyond the last ring");
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)reg.mmap_offset);
+	if (map == MAP_FAILED)
+		DIE("mmap: %s", strerror(errno));
+	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)reg.mmap_offset);
+	CHECK(bad == MAP_FAILED && errno == EBUSY, "second mmap of one ring");
+	CHECK(munmap((char *)map + ps, ps) == -1 && errno == EINVAL,
+	      "ring mapping split");
+	bad = mremap(map, size, size + ps, MREMAP_MAYMOVE);
+	CHECK(bad == MAP_FAILED, "ring mapping grown by mremap");
+	{
+		/* A move is followed: the ring lives on at its new address. */
+		void *to = mmap(NULL, size, PROT_NONE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *moved = mremap(map, size, size,
+				     MREMAP_MAYMOVE | MREMAP_FIXED, to);
+
+		CHECK(moved == to, "mremap move: %s", strerror(errno));
+		if (moved == to)
+			map = moved;
+	}
+
+	r.hdr = map;
+	r.id = reg.ring_id;
+	CHECK(r.hdr->entries == 8 && r.hdr->mask == 7 &&
+		      r.hdr->ring_id == r.id &&
+		      r.hdr->sqes_off == ESCA_SQES_OFFSET &&
+		      r.hdr->cqes_off ==
+			      ESCA_SQES_OFFSET + 8 * sizeof(struct esca_sqe),
+	      "geometry: entries %u mask %u sqes %u cqes %u", r.hdr->entries,
+	      r.hdr->mask, r.hdr->sqes_off, r.hdr->cqes_off);
+	r.sqes = (void *)((char *)map + r.hdr->sqes_off);
+	r.cqes = (void *)((char *)map + r.hdr->cqes_off);
+
+	/* Entries: a valid call, unknown flags, unknown numbers, a bounce. */
+	tmp = open("/tmp/t-abi", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(submit_wait(fd, &r, SYS_write, 0, (uint64_t)tmp, (uint64_t) "abc",
+			  3, 0xabcdef, &cqe) == 0 &&
+		      cqe->res == 3 && cqe->user_data == 0xabcdef &&
+		      cqe->flags == 0,
+	      "write: res %lld ud %llx", (long long)cqe->res,
+	      (unsigned long long)cqe->user_data);
+	CHECK(submit_wait(fd, &r, SYS_write, 0x80, (uint64_t)tmp, (uint64_t) "",
+			  0, 1, &cqe) == 0 &&
+		      cqe->res == -EINVAL,
+	      "unknown sqe flag: res %lld", (long long)cqe->res);
+	CHECK(submit_wait(fd, &r, 9999, 0, 0, 0, 0, 2, &cqe) == 0 &&
+		      cqe->res == -ENOSYS,
+	      "nr 9999: res %lld", (long long)cqe->res);
+	CHECK(submit_wait(fd, &r, SYS_getuid, 0, 0, 0, 0, 3, &cqe) == 0 &&
+		      cqe->res == -ENOSYS,
+	      "getuid: res %lld", (long long)cqe->res);
+	if (isatty(1) && !(fcntl(1, F_GETFL) & O_NONBLOCK))
+		CHECK(submit_wait(fd, &r, SYS_write, 0, 1, (uint64_t) "X", 1, 4,
+				  &cqe) == 0 &&
+			      cqe->res == 0 && cqe->flags == ESCA_CQE_BOUNCED,
+		      "write to a blocking tty: res %lld flags %x",
+		      (long long)cqe->res, cqe->flags);
+	for (int i = 0; i < 20; i++) /* wraps the 8-entry ring */
+		CHECK(submit_wait(fd, &r, SYS_write, 0, (uint64_t)tmp,
+				  (uint64_t) "", 0, (uint64_t)i, &cqe) == 0 &&
+			      cqe->res == 0 && cqe->user_data == (uint64_t)i,
+		      "entry %d: res %lld", i, (long long)cqe->res);
+	CHECK(ioctl(fd, ESCA_IOC_WAKE, 77) == -1 && errno == ENOENT,
+	      "wake of an unknown ring");
+	CHECK(ioctl(fd, ESCA_IOC_UNREGISTER, 77) == -1 && errno == ENOENT,
+	      "unregister of an unknown ring");
+
+	/* A fork child inherits the fd, not the context or the mapping. */
+	pid = fork();
+	if (pid == 0) {
+		struct esca_register r2;
+
+		_exit(ioc(fd, ESCA_IOC_REGISTER, &r2) == -EBADF &&
+				      ioctl(fd, ESCA_IOC_UNREGISTER,
+					    reg.ring_id) == -1 &&
+				      errno == EBADF ?
+			      0 :
+			      1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		      !WEXITSTATUS(status),
+	      "fork child could use the parent's context");
+
+	/* A tail pushed past the ring: the ring is retired, the process is not. */
+	__atomic_store_n(&r.hdr->sq_tail, r.tail + 100, __ATOMIC_RELEASE);
+	ioctl(fd, ESCA_IOC_WAKE, r.id);
+	{
+		struct esca_wait w = { .ring_id = r.id, .index = r.tail + 50 };
+		long ret = ioc(fd, ESCA_IOC_WAIT, &w);
+
+		CHECK(ret == -ENXIO, "wait on a broken ring: %ld", ret);
+		CHECK(r.hdr->flags & ESCA_RING_DEAD,
+		      "broken ring not marked DEAD (flags %x)", r.hdr->flags);
+		CHECK(r.hdr->sq_head == r.tail, "head moved to %u past %u",
+		      r.hdr->sq_head, r.tail);
+	}
+	CHECK(ioctl(fd, ESCA_IOC_UNREGISTER, r.id) == 0,
+	      "unregister the dead ring");
+	CHECK(munmap(map, size) == 0, "munmap");
+	memset(&reg, 0, sizeof(reg));
+	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == 0,
+	      "register again after a broken ring");
+	close(fd);
+	return t_done("t-abi");
+}
