@@ -62,9 +62,13 @@ static void consumer_sleep(struct esca_consumer *c)
 	c->sleeping = true;
 	spin_unlock(&c->lock);
 	smp_mb(); /* F, matches E: flag store before the tail re-check */
+	/*
+	 * Bounded: a producer that lost its /dev/esca fd cannot wake us, and
+	 * must still see its entries run (a second later at worst).
+	 */
 	if (!kthread_should_stop() && !consumer_has_work(c)) {
 		c->sleeps++;
-		schedule();
+		schedule_timeout(ESCA_SLEEP_MAX);
 	}
 	finish_wait(&c->wq, &wait);
 	spin_lock(&c->lock);

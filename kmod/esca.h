@@ -43,6 +43,7 @@
 #include "../include/esca/abi.h"
 
 #define ESCA_BATCH_PER_PASS 32 /* entries per ring per pass: fairness */
+#define ESCA_SLEEP_MAX HZ /* longest consumer sleep without a wakeup */
 
 struct esca_consumer {
 	int cpu;

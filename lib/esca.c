@@ -284,7 +284,19 @@ static bool wait_done(struct esca_thread *t, uint32_t idx)
 				  0, 0);
 		if (ret == 0 || ret == -EINTR)
 			continue;
-		return esca_pring_done(&t->ring, idx);
+		if (ret == -ENXIO || esca_pring_dead(&t->ring))
+			return esca_pring_done(&t->ring, idx); /* head final */
+		/*
+		 * Our fd is gone (the program closed it?) but the ring still
+		 * runs: only DEAD may say an entry never ran, so poll. A
+		 * sleeping consumer looks at its rings at least once a second.
+		 */
+		while (!esca_pring_done(&t->ring, idx) &&
+		       !esca_pring_dead(&t->ring)) {
+			struct timespec ts = { 0, 100000 };
+
+			esca_direct(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+		}
 	}
 }
 

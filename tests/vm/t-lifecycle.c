@@ -6,6 +6,8 @@
  *  - a thread that exits gives its ring back;
  *  - seccomp: refused at setup; a ring whose thread later installs a
  *    filter stops, and calls still happen exactly once (directly);
+ *  - the program closes the library's /dev/esca fd: calls still complete
+ *    exactly once, without a hang (a consumer sleeps a second at most);
  *  - 1,000 register/exit cycles;
  *  - 100 kill -9 while thousands of entries are pending;
  *  - afterwards the live-context counter returns to 0.
@@ -166,6 +168,40 @@ static void test_seccomp(void)
 	CHECK(wait_ok(pid) == 0, "seccomp after registration: wrong results");
 }
 
+/* The program closes the library's /dev/esca fd: no hang, no call twice. */
+static void test_fd_closed(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open("/tmp/t-lifecycle-fd", O_RDWR | O_CREAT | O_TRUNC,
+			      0644);
+		char link[64], target[64];
+		struct stat st;
+		int bad = 0;
+
+		t_need_offload();
+		for (int i = 3; i < 1024; i++) {
+			ssize_t n;
+
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", i);
+			n = readlink(link, target, sizeof(target) - 1);
+			if (n > 0 &&
+			    (target[n] = 0, !strcmp(target, "/dev/esca")))
+				close(i);
+		}
+		usleep(20000); /* let the consumer fall asleep: no one can wake it */
+		bad |= O6(SYS_write, fd, "abc", 3, 0, 0, 0) != 3;
+		bad |= esca_defer(SYS_write, fd, (long)"de", 2, 0, 0, 0) != 0;
+		bad |= esca_drain() != 0;
+		bad |= O6(SYS_write, fd, "f", 1, 0, 0, 0) != 1;
+		bad |= fstat(fd, &st) || st.st_size != 6;
+		_exit(bad);
+	}
+	CHECK(wait_ok(pid) == 0,
+	      "calls after the program closed /dev/esca went wrong");
+}
+
 static void test_cycles(int n)
 {
 	int failures = 0;
@@ -248,6 +284,7 @@ int main(int argc, char **argv)
 	test_exec(argv[0]);
 	test_thread_exit();
 	test_seccomp();
+	test_fd_closed();
 	test_cycles(1000);
 	test_kill9(100);
 	esca_thread_exit();
