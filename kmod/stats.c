@@ -11,6 +11,29 @@
 
 static struct proc_dir_entry *esca_proc_dir;
 
+/*
+ * Entries queued and not yet run, over the context's rings. Under
+ * ctx->lock, which every removal from the ring table takes, so no ring is
+ * freed under us; tails are the producers' and read racily.
+ */
+static u64 ctx_pending(struct esca_ctx *ctx)
+{
+	struct esca_ring *ring;
+	unsigned long id;
+	u64 pending = 0;
+
+	mutex_lock(&ctx->lock);
+	xa_for_each(&ctx->rings, id, ring)
+	{
+		u32 n = READ_ONCE(ring->hdr->sq_tail) - READ_ONCE(ring->head);
+
+		if (!esca_ring_dead(ring))
+			pending += min(n, ring->entries);
+	}
+	mutex_unlock(&ctx->lock);
+	return pending;
+}
+
 static int stats_show(struct seq_file *m, void *v)
 {
 	struct esca_ctx *ctx;
@@ -37,10 +60,10 @@ static int stats_show(struct seq_file *m, void *v)
 	{
 		seq_printf(
 			m,
-			"context pid=%d state=%s rings=%d calls=%lld errors=%lld bounced=%lld\n",
+			"context pid=%d state=%s rings=%d pending=%llu calls=%lld errors=%lld bounced=%lld\n",
 			ctx->tgid, READ_ONCE(ctx->dead) ? "closing" : "live",
-			atomic_read(&ctx->nr_rings), atomic64_read(&ctx->calls),
-			atomic64_read(&ctx->errors),
+			atomic_read(&ctx->nr_rings), ctx_pending(ctx),
+			atomic64_read(&ctx->calls), atomic64_read(&ctx->errors),
 			atomic64_read(&ctx->bounced));
 	}
 	mutex_unlock(&esca_ctx_lock);

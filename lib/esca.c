@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,12 @@ static bool wait_done(struct esca_thread *t, uint32_t idx)
 	uint64_t deadline = 0;
 	long ret;
 
+	/*
+	 * Sharing a core with our own consumer, spinning only keeps it from
+	 * running: sleep at once. (sched_getcpu reads the rseq area: no trap.)
+	 */
+	if (sched_getcpu() == t->cpu)
+		goto sleep;
 	for (;;) {
 		for (int k = 0; k < 64; k++) {
 			if (esca_pring_done(&t->ring, idx))
@@ -277,6 +284,7 @@ static bool wait_done(struct esca_thread *t, uint32_t idx)
 		else if (rdtsc() > deadline)
 			break;
 	}
+sleep:
 	for (;;) {
 		if (esca_pring_done(&t->ring, idx))
 			return true;

@@ -66,6 +66,7 @@ run calls $T/t-calls
 run notrap $T/t-notrap
 run identity $T/t-identity
 run threads $T/t-threads
+run threads-2consumers sh $T/t-2consumers.sh
 run lifecycle $T/t-lifecycle
 run rmmod sh $T/t-rmmod.sh
 echo "esca-test-start final" > /dev/kmsg

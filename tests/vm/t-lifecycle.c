@@ -234,7 +234,8 @@ static void *flood(void *arg)
 
 static void test_kill9(int n)
 {
-	int wrong = 0;
+	int wrong = 0, loaded = 0;
+	long most = 0;
 
 	srand(42);
 	for (int i = 0; i < n; i++) {
@@ -252,12 +253,22 @@ static void test_kill9(int n)
 			flood((void *)(long)fd);
 		}
 		usleep(2000 + rand() % 20000);
+		{
+			long pending = t_stat(key_for(pid), "pending");
+
+			loaded += pending >= 1000;
+			most = pending > most ? pending : most;
+		}
 		kill(pid, SIGKILL);
 		if (wait_ok(pid) != 128 + SIGKILL)
 			wrong++;
 	}
 	CHECK(wrong == 0, "%d of %d flooding children did not die of SIGKILL",
 	      wrong, n);
+	printf("kill -9: %d of %d children had >= 1000 entries pending just before (most %ld)\n",
+	       loaded, n, most);
+	CHECK(loaded >= n / 4,
+	      "only %d of %d kills hit >= 1000 pending entries", loaded, n);
 }
 
 int main(int argc, char **argv)
