@@ -59,6 +59,7 @@ final_checks() {
 }
 
 echo "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs"
+echo "memory debugging: $(tr ' ' '\n' < /proc/cmdline | grep -E '^(slub_debug|page_poison|kfence)' | tr '\n' ' ')"
 run kthreads sh $T/t-kthreads.sh
 run badcores sh $T/t-badcores.sh
 run abi $T/t-abi
@@ -67,6 +68,7 @@ run notrap $T/t-notrap
 run identity $T/t-identity
 run threads $T/t-threads
 run threads-2consumers sh $T/t-2consumers.sh
+run churn $T/t-churn
 run lifecycle $T/t-lifecycle
 run rmmod sh $T/t-rmmod.sh
 echo "esca-test-start final" > /dev/kmsg
