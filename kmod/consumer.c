@@ -26,8 +26,7 @@ static void rings_set_flag(struct esca_consumer *c, u32 flag, bool on)
 {
 	struct esca_ring *ring;
 
-	list_for_each_entry(ring, &c->rings, node)
-	{
+	list_for_each_entry(ring, &c->rings, node) {
 		u32 f = READ_ONCE(ring->hdr->flags);
 
 		WRITE_ONCE(ring->hdr->flags, on ? f | flag : f & ~flag);
@@ -40,8 +39,7 @@ static bool consumer_has_work(struct esca_consumer *c)
 	bool work = false;
 
 	spin_lock(&c->lock);
-	list_for_each_entry(ring, &c->rings, node)
-	{
+	list_for_each_entry(ring, &c->rings, node) {
 		if (esca_ring_dead(ring) ||
 		    READ_ONCE(ring->hdr->sq_tail) != ring->head) {
 			work = true;
@@ -131,7 +129,8 @@ static int consumer_loop(void *data)
 			cpu_relax();
 		}
 		/* Also a quiescent state for RCU-tasks, which a thread that
-		 * never sleeps under load would otherwise stall. */
+		 * never sleeps under load would otherwise stall.
+		 */
 		cond_resched_tasks_rcu_qs();
 	}
 
@@ -165,8 +164,7 @@ int esca_consumers_start(const struct cpumask *cores)
 	esca_consumers = kcalloc(n, sizeof(*esca_consumers), GFP_KERNEL);
 	if (!esca_consumers)
 		return -ENOMEM;
-	for_each_cpu(cpu, cores)
-	{
+	for_each_cpu(cpu, cores) {
 		struct esca_consumer *c = &esca_consumers[i];
 		struct task_struct *t;
 

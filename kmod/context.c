@@ -46,8 +46,7 @@ struct esca_ctx *esca_ctx_create(u32 entries)
 	ctx->mm = current->mm;
 
 	mutex_lock(&esca_ctx_lock);
-	list_for_each_entry(other, &esca_ctx_list, node)
-	{
+	list_for_each_entry(other, &esca_ctx_list, node) {
 		if (other->mm == ctx->mm && !READ_ONCE(other->dead)) {
 			mutex_unlock(&esca_ctx_lock);
 			kfree(ctx);
@@ -92,8 +91,7 @@ void esca_ctx_kill(struct esca_ctx *ctx)
 
 	mutex_lock(&ctx->lock);
 	WRITE_ONCE(ctx->dead, true);
-	xa_for_each(&ctx->rings, id, ring)
-	{
+	xa_for_each(&ctx->rings, id, ring) {
 		xa_erase(&ctx->rings, id);
 		esca_ring_kill(ring);
 		esca_ring_put(ring);

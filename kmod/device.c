@@ -58,7 +58,8 @@ static long ioc_setup(struct file *file, struct esca_setup __user *uarg)
 		return -EPROTO;
 	}
 	/* Unknown flags and reserved fields are refused, for forwards
-	 * compatibility. */
+	 * compatibility.
+	 */
 	if (s.flags || s.resv[0] || s.resv[1])
 		return -EINVAL;
 	if (!s.entries)

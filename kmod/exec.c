@@ -222,7 +222,8 @@ static long exec_one(struct esca_ring *ring, const struct esca_sqe *sqe,
 	res = call->fn(&regs);
 
 	/* No signal is ever pending here, but be exact if one path says
-	 * "restart": a direct caller would see EINTR at worst. */
+	 * "restart": a direct caller would see EINTR at worst.
+	 */
 	if (res <= -ERESTARTSYS && res >= -ERESTART_RESTARTBLOCK)
 		res = -EINTR;
 	if (res == -EPIPE && call->sigpipe &&

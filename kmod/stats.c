@@ -23,8 +23,7 @@ static u64 ctx_pending(struct esca_ctx *ctx)
 	u64 pending = 0;
 
 	mutex_lock(&ctx->lock);
-	xa_for_each(&ctx->rings, id, ring)
-	{
+	xa_for_each(&ctx->rings, id, ring) {
 		u32 n = READ_ONCE(ring->hdr->sq_tail) - READ_ONCE(ring->head);
 
 		if (!esca_ring_dead(ring))
@@ -56,8 +55,7 @@ static int stats_show(struct seq_file *m, void *v)
 			READ_ONCE(c->bounced));
 	}
 	mutex_lock(&esca_ctx_lock);
-	list_for_each_entry(ctx, &esca_ctx_list, node)
-	{
+	list_for_each_entry(ctx, &esca_ctx_list, node) {
 		seq_printf(
 			m,
 			"context pid=%d state=%s rings=%d pending=%llu calls=%lld errors=%lld bounced=%lld\n",
