@@ -27,9 +27,9 @@ static void rings_set_flag(struct esca_consumer *c, u32 flag, bool on)
 	struct esca_ring *ring;
 
 	list_for_each_entry(ring, &c->rings, node) {
-		u32 f = READ_ONCE(ring->hdr->flags);
+		u32 f = READ_ONCE(ring->cq->flags);
 
-		WRITE_ONCE(ring->hdr->flags, on ? f | flag : f & ~flag);
+		WRITE_ONCE(ring->cq->flags, on ? f | flag : f & ~flag);
 	}
 }
 
@@ -41,7 +41,7 @@ static bool consumer_has_work(struct esca_consumer *c)
 	spin_lock(&c->lock);
 	list_for_each_entry(ring, &c->rings, node) {
 		if (esca_ring_dead(ring) ||
-		    READ_ONCE(ring->hdr->sq_tail) != ring->head) {
+		    READ_ONCE(ring->sq->sq_tail) != ring->head) {
 			work = true;
 			break;
 		}
@@ -232,7 +232,7 @@ void esca_consumer_add_ring(struct esca_consumer *c, struct esca_ring *ring)
 	ring->consumer = c;
 	/* A sleeping consumer must be woken by this ring's producer too. */
 	if (c->sleeping)
-		ring->hdr->flags |= ESCA_RING_NEED_WAKEUP;
+		ring->cq->flags |= ESCA_RING_NEED_WAKEUP;
 	list_add_tail(&ring->node, &c->rings);
 	c->nr_rings++;
 	spin_unlock(&c->lock);

@@ -132,7 +132,7 @@ struct esca_ring *esca_ctx_register(struct esca_ctx *ctx)
 		goto fail;
 	}
 	ring->id = id;
-	ring->hdr->ring_id = id;
+	ring->cq->ring_id = id;
 	atomic_inc(&ctx->nr_rings);
 	c = esca_consumer_pick();
 	esca_ring_get(ring); /* for the consumer's list */

@@ -105,8 +105,10 @@ static long ioc_register(struct esca_ctx *ctx, struct esca_register __user *u)
 		return PTR_ERR(ring);
 	r.ring_id = ring->id;
 	r.entries = ring->entries;
-	r.mmap_offset = ESCA_RING_OFFSET(ring->id);
-	r.mmap_size = ring->size;
+	r.sq_offset = ESCA_SQ_OFFSET(ring->id);
+	r.cq_offset = ESCA_CQ_OFFSET(ring->id);
+	r.sq_size = ring->sq_size;
+	r.cq_size = ring->cq_size;
 	r.consumer_cpu = ring->consumer->cpu;
 	esca_ring_put(ring);
 	if (copy_to_user(u, &r, sizeof(r))) {
@@ -178,18 +180,21 @@ static int esca_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct esca_ctx *ctx = file_ctx(file);
 	unsigned long shift = ESCA_RING_OFFSET_SHIFT - PAGE_SHIFT;
+	unsigned long pgoff = vma->vm_pgoff, id = pgoff >> shift;
+	bool cq = pgoff == (ESCA_CQ_OFFSET(id) >> PAGE_SHIFT);
 	struct esca_ring *ring;
 	int ret;
 
 	if (!ctx)
 		return -EBADF;
-	if (vma->vm_pgoff & ((1UL << shift) - 1) ||
-	    (vma->vm_pgoff >> shift) >= ESCA_MAX_RINGS)
+	/* Exactly the start of a ring's submission or completion side. */
+	if ((!cq && pgoff != (ESCA_SQ_OFFSET(id) >> PAGE_SHIFT)) ||
+	    id >= ESCA_MAX_RINGS)
 		return -EINVAL;
-	ring = esca_ctx_ring_get(ctx, vma->vm_pgoff >> shift);
+	ring = esca_ctx_ring_get(ctx, id);
 	if (!ring)
 		return -ENOENT;
-	ret = esca_ring_mmap(ring, vma);
+	ret = esca_ring_mmap(ring, vma, cq);
 	if (ret)
 		esca_ring_put(ring);
 	return ret;

@@ -91,9 +91,11 @@ struct esca_ring {
 	u32 mask;
 	u32 head; /* private sq_head: consumer writes, others READ_ONCE */
 
-	void *mem; /* vmalloc_user, mapped into the process */
-	size_t size;
-	struct esca_ring_hdr *hdr;
+	void *mem; /* vmalloc_user: submission side, then completion side */
+	size_t sq_size; /* page-aligned sizes of the two sides */
+	size_t cq_size;
+	struct esca_sq_hdr *sq; /* user-writable: read sq_tail only */
+	struct esca_cq_hdr *cq; /* mapped read-only */
 	struct esca_sqe *sqes;
 	struct esca_cqe *cqes;
 
@@ -109,7 +111,8 @@ struct esca_ring {
 enum {
 	ESCA_RING_S_DEAD, /* killed: no new batch will start */
 	ESCA_RING_S_DROPPED, /* the consumer let go: sq_head is final */
-	ESCA_RING_S_MAPPED,
+	ESCA_RING_S_SQ_MAPPED,
+	ESCA_RING_S_CQ_MAPPED,
 };
 
 /* module.c */
@@ -134,7 +137,7 @@ static inline bool esca_ring_dead(const struct esca_ring *ring)
 {
 	return test_bit(ESCA_RING_S_DEAD, &ring->state);
 }
-int esca_ring_mmap(struct esca_ring *ring, struct vm_area_struct *vma);
+int esca_ring_mmap(struct esca_ring *ring, struct vm_area_struct *vma, bool cq);
 
 /* context.c */
 extern struct mutex esca_ctx_lock;

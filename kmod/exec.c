@@ -254,7 +254,7 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 	u64 errors = 0, bounced = 0;
 	struct files_struct *files;
 
-	tail = smp_load_acquire(&ring->hdr->sq_tail); /* B, matches A */
+	tail = smp_load_acquire(&ring->sq->sq_tail); /* B, matches A */
 	if (tail == head)
 		return 0;
 	/* Set at mmap, before the producer could write the tail we saw. */
@@ -313,7 +313,7 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 		WRITE_ONCE(cqe->user_data, sqe.user_data);
 		WRITE_ONCE(ring->head, head + 1);
 		/* C, matches D: the CQE is written before the head passes it */
-		smp_store_release(&ring->hdr->sq_head, head + 1);
+		smp_store_release(&ring->cq->sq_head, head + 1);
 	}
 
 	revert_creds(old_cred);

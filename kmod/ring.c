@@ -2,8 +2,9 @@
 /*
  * Rings: allocation, the user mapping, kill and release.
  *
- * The ring memory is vmalloc_user() and mapped once into the registering
- * process, VM_DONTCOPY (fork children do not inherit it) and VM_DONTEXPAND;
+ * The ring memory is one vmalloc_user() area, its two sides mapped once
+ * each into the registering process (the completion side read-only),
+ * VM_DONTCOPY (fork children do not inherit them) and VM_DONTEXPAND;
  * splitting is refused and a move by mremap is followed, so the ring dies
  * when its last vma closes (munmap, exec, exit_mm).
  */
@@ -15,12 +16,13 @@
 
 #include "esca.h"
 
-static void esca_vma_set_flags(struct vm_area_struct *vma, unsigned long f)
+static void esca_vma_set_flags(struct vm_area_struct *vma, unsigned long set,
+			       unsigned long clear)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	vm_flags_set(vma, f);
+	vm_flags_mod(vma, set, clear);
 #else
-	vma->vm_flags |= f;
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 #endif
 }
 
@@ -33,19 +35,19 @@ struct esca_ring *esca_ring_create(struct esca_ctx *ctx)
 		return NULL;
 	ring->entries = ctx->entries;
 	ring->mask = ctx->entries - 1;
-	ring->size = PAGE_ALIGN(ESCA_RING_MMAP_SIZE(ring->entries));
-	ring->mem = vmalloc_user(ring->size);
+	ring->sq_size = PAGE_ALIGN(ESCA_SQ_MMAP_SIZE(ring->entries));
+	ring->cq_size = PAGE_ALIGN(ESCA_CQ_MMAP_SIZE(ring->entries));
+	ring->mem = vmalloc_user(ring->sq_size + ring->cq_size);
 	if (!ring->mem) {
 		kfree(ring);
 		return NULL;
 	}
-	ring->hdr = ring->mem;
+	ring->sq = ring->mem;
 	ring->sqes = ring->mem + ESCA_SQES_OFFSET;
-	ring->cqes = (void *)(ring->sqes + ring->entries);
-	ring->hdr->entries = ring->entries;
-	ring->hdr->mask = ring->mask;
-	ring->hdr->sqes_off = ESCA_SQES_OFFSET;
-	ring->hdr->cqes_off = (void *)ring->cqes - ring->mem;
+	ring->cq = ring->mem + ring->sq_size;
+	ring->cqes = (void *)ring->cq + ESCA_CQES_OFFSET;
+	ring->cq->entries = ring->entries;
+	ring->cq->mask = ring->mask;
 
 	kref_init(&ring->ref);
 	init_waitqueue_head(&ring->cq_wait);
@@ -104,8 +106,8 @@ struct files_struct *esca_ring_retire(struct esca_ring *ring)
 	struct files_struct *files = ring->files;
 
 	ring->files = NULL; /* the caller puts it, outside c->lock */
-	WRITE_ONCE(ring->hdr->flags,
-		   READ_ONCE(ring->hdr->flags) | ESCA_RING_DEAD);
+	WRITE_ONCE(ring->cq->flags,
+		   READ_ONCE(ring->cq->flags) | ESCA_RING_DEAD);
 	set_bit(ESCA_RING_S_DROPPED, &ring->state);
 	wake_up_all(&ring->cq_wait);
 	return files;
@@ -167,34 +169,44 @@ static int ring_attach_files(struct esca_ring *ring)
 	spin_lock(&c->lock);
 	if (test_bit(ESCA_RING_S_DROPPED, &ring->state))
 		ret = -ENXIO;
-	else
-		WRITE_ONCE(ring->files, files);
+	else if (!ring->files)
+		swap(ring->files, files); /* first side mapped: keep it */
 	spin_unlock(&c->lock);
-	if (ret)
+	if (files)
 		esca_files_put(files);
 	return ret;
 }
 
-/* Consumes the caller's reference on @ring on success. */
-int esca_ring_mmap(struct esca_ring *ring, struct vm_area_struct *vma)
+/*
+ * Map one side of @ring (@cq: the completion side, which must be read-only
+ * and stays so: VM_MAYWRITE is cleared, so mprotect cannot add write).
+ * Consumes the caller's reference on @ring on success.
+ */
+int esca_ring_mmap(struct esca_ring *ring, struct vm_area_struct *vma, bool cq)
 {
+	size_t size = cq ? ring->cq_size : ring->sq_size;
+	int bit = cq ? ESCA_RING_S_CQ_MAPPED : ESCA_RING_S_SQ_MAPPED;
 	int ret;
 
-	if (vma->vm_end - vma->vm_start != ring->size)
+	if (vma->vm_end - vma->vm_start != size)
 		return -EINVAL;
+	if (cq && (vma->vm_flags & VM_WRITE))
+		return -EPERM;
 	if (esca_ring_dead(ring))
 		return -ENXIO;
-	if (test_and_set_bit(ESCA_RING_S_MAPPED, &ring->state))
+	if (test_and_set_bit(bit, &ring->state))
 		return -EBUSY;
-	ret = remap_vmalloc_range(vma, ring->mem, 0);
+	ret = remap_vmalloc_range(vma, ring->mem,
+				  cq ? ring->sq_size >> PAGE_SHIFT : 0);
 	if (!ret)
 		ret = ring_attach_files(ring);
 	if (ret) {
-		clear_bit(ESCA_RING_S_MAPPED, &ring->state);
+		clear_bit(bit, &ring->state);
 		return ret;
 	}
-	esca_vma_set_flags(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
-	atomic_set(&ring->maps, 1);
+	esca_vma_set_flags(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP,
+			   cq ? VM_MAYWRITE : 0);
+	atomic_inc(&ring->maps);
 	vma->vm_private_data = ring;
 	vma->vm_ops = &esca_vm_ops;
 	return 0;

@@ -24,7 +24,7 @@ static u64 ctx_pending(struct esca_ctx *ctx)
 
 	mutex_lock(&ctx->lock);
 	xa_for_each(&ctx->rings, id, ring) {
-		u32 n = READ_ONCE(ring->hdr->sq_tail) - READ_ONCE(ring->head);
+		u32 n = READ_ONCE(ring->sq->sq_tail) - READ_ONCE(ring->head);
 
 		if (!esca_ring_dead(ring))
 			pending += min(n, ring->entries);

@@ -24,8 +24,10 @@ enum { T_NONE, T_READY, T_DIRECT };
 
 struct esca_thread {
 	struct esca_pring ring;
-	void *map;
-	size_t map_size;
+	void *sq_map; /* the ring's two mapped sides */
+	void *cq_map;
+	size_t sq_size;
+	size_t cq_size;
 	uint32_t reaped; /* CQEs looked at: every index below it */
 	long deferred_failed; /* since the last drain */
 	int cpu;
@@ -200,11 +202,29 @@ out:
 	return (int)ret;
 }
 
+static void *map_side(uint64_t offset, size_t size, int prot)
+{
+	void *p = (void *)esca_direct(SYS_mmap, 0, (long)size, prot, MAP_SHARED,
+				      g_fd, (long)offset);
+
+	return (unsigned long)p >= (unsigned long)-4095 ? NULL : p;
+}
+
+static void unmap_ring(struct esca_thread *t)
+{
+	if (t->sq_map)
+		esca_direct(SYS_munmap, (long)t->sq_map, (long)t->sq_size, 0, 0,
+			    0, 0);
+	if (t->cq_map)
+		esca_direct(SYS_munmap, (long)t->cq_map, (long)t->cq_size, 0, 0,
+			    0, 0);
+	t->sq_map = t->cq_map = NULL;
+}
+
 static struct esca_thread *thread_ring(void)
 {
 	struct esca_thread *t = &t_self;
 	struct esca_register r;
-	void *map;
 	long ret;
 
 	if (t->state == T_READY)
@@ -217,18 +237,18 @@ static struct esca_thread *thread_ring(void)
 			  0);
 	if (ret < 0)
 		return NULL;
-	map = (void *)esca_direct(SYS_mmap, 0, (long)r.mmap_size,
-				  PROT_READ | PROT_WRITE, MAP_SHARED, g_fd,
-				  (long)r.mmap_offset);
-	if ((unsigned long)map >= (unsigned long)-4095) {
+	t->sq_size = r.sq_size;
+	t->cq_size = r.cq_size;
+	t->sq_map = map_side(r.sq_offset, r.sq_size, PROT_READ | PROT_WRITE);
+	t->cq_map = map_side(r.cq_offset, r.cq_size, PROT_READ);
+	if (!t->sq_map || !t->cq_map) {
+		unmap_ring(t);
 		esca_direct(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, r.ring_id, 0,
 			    0, 0);
 		return NULL;
 	}
-	t->map = map;
-	t->map_size = r.mmap_size;
 	t->cpu = (int)r.consumer_cpu;
-	esca_pring_init(&t->ring, map);
+	esca_pring_init(&t->ring, t->sq_map, t->cq_map);
 	t->reaped = t->ring.tail;
 	t->state = T_READY;
 	if (g_key_made)
@@ -348,8 +368,7 @@ static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 		if (direct_args(sqe->nr, sqe->args) < 0)
 			t->deferred_failed++;
 	}
-	esca_direct(SYS_munmap, (long)t->map, (long)t->map_size, 0, 0, 0, 0);
-	t->map = NULL;
+	unmap_ring(t);
 	t->state = T_DIRECT;
 }
 
@@ -444,7 +463,7 @@ void esca_thread_exit(void)
 	if (t->state != T_READY)
 		return;
 	esca_direct(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, t->ring.id, 0, 0, 0);
-	esca_direct(SYS_munmap, (long)t->map, (long)t->map_size, 0, 0, 0, 0);
+	unmap_ring(t);
 	memset(t, 0, sizeof(*t));
 	t->state = T_DIRECT;
 }

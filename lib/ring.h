@@ -17,9 +17,10 @@
 #include "esca/abi.h"
 
 struct esca_pring {
-	struct esca_ring_hdr *hdr;
+	struct esca_sq_hdr *sq; /* submission side (ours to write) */
+	const struct esca_cq_hdr *cq; /* completion side (read-only) */
 	struct esca_sqe *sqes;
-	struct esca_cqe *cqes;
+	const struct esca_cqe *cqes;
 	uint32_t entries;
 	uint32_t mask;
 	uint32_t id;
@@ -27,25 +28,31 @@ struct esca_pring {
 	uint32_t head; /* last sq_head seen: refreshed only when needed */
 };
 
-/* Point @r at ring memory laid out per abi.h; geometry read once here. */
-static inline void esca_pring_init(struct esca_pring *r, void *mem)
+/*
+ * Point @r at a ring's two mapped sides, laid out per abi.h; geometry is
+ * read once here.
+ */
+static inline void esca_pring_init(struct esca_pring *r, void *sq_mem,
+				   const void *cq_mem)
 {
-	struct esca_ring_hdr *hdr = mem;
+	const struct esca_cq_hdr *cq = cq_mem;
 
-	r->hdr = hdr;
-	r->entries = hdr->entries;
-	r->mask = hdr->entries - 1;
-	r->id = hdr->ring_id;
-	r->sqes = (struct esca_sqe *)((char *)mem + hdr->sqes_off);
-	r->cqes = (struct esca_cqe *)((char *)mem + hdr->cqes_off);
-	r->tail = __atomic_load_n(&hdr->sq_tail, __ATOMIC_RELAXED);
-	r->head = __atomic_load_n(&hdr->sq_head, __ATOMIC_ACQUIRE);
+	r->sq = sq_mem;
+	r->cq = cq;
+	r->entries = cq->entries;
+	r->mask = cq->entries - 1;
+	r->id = cq->ring_id;
+	r->sqes = (struct esca_sqe *)((char *)sq_mem + ESCA_SQES_OFFSET);
+	r->cqes = (const struct esca_cqe *)((const char *)cq_mem +
+					    ESCA_CQES_OFFSET);
+	r->tail = __atomic_load_n(&r->sq->sq_tail, __ATOMIC_RELAXED);
+	r->head = __atomic_load_n(&cq->sq_head, __ATOMIC_ACQUIRE);
 }
 
 /* D, matches C: entries before the returned head have final CQEs. */
 static inline uint32_t esca_pring_load_head(struct esca_pring *r)
 {
-	r->head = __atomic_load_n(&r->hdr->sq_head, __ATOMIC_ACQUIRE);
+	r->head = __atomic_load_n(&r->cq->sq_head, __ATOMIC_ACQUIRE);
 	return r->head;
 }
 
@@ -79,7 +86,7 @@ static inline uint32_t esca_pring_submit(struct esca_pring *r, uint32_t nr,
 	sqe->user_data = user_data;
 	r->tail = idx + 1;
 	/* A, matches B: the entry is written before the consumer sees it. */
-	__atomic_store_n(&r->hdr->sq_tail, r->tail, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->sq->sq_tail, r->tail, __ATOMIC_RELEASE);
 	return idx;
 }
 
@@ -91,13 +98,13 @@ static inline uint32_t esca_pring_submit(struct esca_pring *r, uint32_t nr,
 static inline bool esca_pring_needs_wakeup(struct esca_pring *r)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __atomic_load_n(&r->hdr->flags, __ATOMIC_RELAXED) &
+	return __atomic_load_n(&r->cq->flags, __ATOMIC_RELAXED) &
 	       ESCA_RING_NEED_WAKEUP;
 }
 
 static inline bool esca_pring_dead(struct esca_pring *r)
 {
-	return __atomic_load_n(&r->hdr->flags, __ATOMIC_ACQUIRE) &
+	return __atomic_load_n(&r->cq->flags, __ATOMIC_ACQUIRE) &
 	       ESCA_RING_DEAD;
 }
 

@@ -3,15 +3,23 @@
  * ESCA user/kernel ABI: the only header both esca.ko and user space include.
  *
  * A process opens /dev/esca, calls ESCA_IOC_SETUP once, then each thread
- * that wants to offload calls ESCA_IOC_REGISTER and mmap()s the ring it gets
- * back. One ring per thread, one producer per ring (that thread), one
- * consumer at a time (a kernel thread "esca/N" pinned to core N).
+ * that wants to offload calls ESCA_IOC_REGISTER and mmap()s the two halves
+ * of the ring it gets back. One ring per thread, one producer per ring
+ * (that thread), one consumer at a time (a kernel thread "esca/N" pinned to
+ * core N).
  *
- * Ring memory (one mapping per ring, ESCA_RING_MMAP_SIZE(entries) bytes):
+ * Ring memory, two mappings per ring (offsets and sizes from REGISTER):
  *
- *   0                 struct esca_ring_hdr   (positions, flags, geometry)
- *   ESCA_SQES_OFFSET  struct esca_sqe[entries]   (written by the producer)
- *   cqes_off          struct esca_cqe[entries]   (written by the consumer)
+ *   submission side, at sq_offset, read-write, ESCA_SQ_MMAP_SIZE(entries):
+ *     0                 struct esca_sq_hdr         (sq_tail)
+ *     ESCA_SQES_OFFSET  struct esca_sqe[entries]   (written by the producer)
+ *   completion side, at cq_offset, read-only, ESCA_CQ_MMAP_SIZE(entries):
+ *     0                 struct esca_cq_hdr         (sq_head, flags, geometry)
+ *     ESCA_CQES_OFFSET  struct esca_cqe[entries]   (written by the consumer)
+ *
+ * Everything the kernel writes is mapped read-only (a writable mapping of
+ * the completion side is refused), and the kernel never reads it back: it
+ * keeps its own head. The ring dies when its last mapping goes.
  *
  * Entry i (a free-running u32 index) lives in slot i & (entries - 1) of both
  * arrays. Completions are in submission order: sq_head == n means entries
@@ -19,10 +27,10 @@
  * slot once sq_head has passed it and it has read the CQE it wants.
  *
  * Who writes what:
- *   sq_tail   producer only (its own cache line)
- *   sq_head   consumer only (with flags, on the next cache line)
- *   flags     consumer only
- *   geometry  kernel, once, before the ring is visible
+ *   sq_tail, sqes   producer only (submission side)
+ *   sq_head, flags  consumer only (completion side, their own cache line)
+ *   cqes            consumer only
+ *   geometry        kernel, once, before the ring is visible
  * The kernel keeps private copies of head and geometry and never trusts the
  * shared ones; a tail more than `entries` ahead of head stops the ring.
  *
@@ -65,13 +73,17 @@
 #define ESCA_ENTRIES_MAX 4096U
 #define ESCA_MAX_RINGS 1024U /* registered threads per process */
 
-/* mmap offset of ring `id`: each ring gets its own 16 MiB window. */
+/*
+ * mmap offsets of ring `id`: each ring has a 16 MiB window, its submission
+ * side at the start and its completion side half way.
+ */
 #define ESCA_RING_OFFSET_SHIFT 24
-#define ESCA_RING_OFFSET(id) ((__u64)(id) << ESCA_RING_OFFSET_SHIFT)
+#define ESCA_SQ_OFFSET(id) ((__u64)(id) << ESCA_RING_OFFSET_SHIFT)
+#define ESCA_CQ_OFFSET(id) (ESCA_SQ_OFFSET(id) | (1ULL << 23))
 
 #define ESCA_CACHELINE 64
 
-/* esca_ring_hdr.flags, written by the consumer only. */
+/* esca_cq_hdr.flags, written by the consumer only. */
 #define ESCA_RING_NEED_WAKEUP (1U << 0) /* consumer sleeps: ioctl WAKE */
 /*
  * Ring retired: the consumer has let go of it for good, so sq_head is
@@ -79,21 +91,23 @@
  */
 #define ESCA_RING_DEAD (1U << 1)
 
-struct esca_ring_hdr {
-	/* cache line 0: producer-owned */
+/* Head of the submission side: the producer's position. */
+struct esca_sq_hdr {
 	__u32 sq_tail;
-	__u32 resv0[15];
-	/* cache line 1: consumer-owned */
+	__u32 resv[15];
+};
+
+/* Head of the completion side (read-only to user space). */
+struct esca_cq_hdr {
+	/* cache line 0: consumer-owned */
 	__u32 sq_head;
 	__u32 flags;
-	__u32 resv1[14];
-	/* cache line 2: geometry, written once by the kernel */
+	__u32 resv0[14];
+	/* cache line 1: geometry, written once by the kernel */
 	__u32 entries;
 	__u32 mask;
-	__u32 sqes_off;
-	__u32 cqes_off;
 	__u32 ring_id;
-	__u32 resv2[11];
+	__u32 resv1[13];
 };
 
 /* esca_sqe.flags */
@@ -127,9 +141,11 @@ struct esca_cqe {
 };
 
 #define ESCA_SQES_OFFSET 4096U
-#define ESCA_RING_MMAP_SIZE(entries)                                     \
-	(ESCA_SQES_OFFSET + (__u64)(entries) * sizeof(struct esca_sqe) + \
-	 (__u64)(entries) * sizeof(struct esca_cqe))
+#define ESCA_CQES_OFFSET 4096U
+#define ESCA_SQ_MMAP_SIZE(entries) \
+	(ESCA_SQES_OFFSET + (__u64)(entries) * sizeof(struct esca_sqe))
+#define ESCA_CQ_MMAP_SIZE(entries) \
+	(ESCA_CQES_OFFSET + (__u64)(entries) * sizeof(struct esca_cqe))
 
 /* ioctls on /dev/esca */
 struct esca_setup {
@@ -143,10 +159,12 @@ struct esca_setup {
 struct esca_register {
 	__u32 ring_id; /* out */
 	__u32 entries; /* out */
-	__u64 mmap_offset; /* out: pass to mmap() */
-	__u64 mmap_size; /* out */
+	__u64 sq_offset; /* out: mmap() offset, PROT_READ | PROT_WRITE */
+	__u64 cq_offset; /* out: mmap() offset, PROT_READ only */
+	__u32 sq_size; /* out: mmap() lengths */
+	__u32 cq_size;
 	__u32 consumer_cpu; /* out: OS index of the serving core */
-	__u32 resv[3];
+	__u32 resv;
 };
 
 struct esca_wait {
@@ -166,21 +184,22 @@ ESCA_STATIC_ASSERT(sizeof(struct esca_sqe) == 64, "sqe is 64 bytes");
 ESCA_STATIC_ASSERT(offsetof(struct esca_sqe, args) == 8, "sqe args");
 ESCA_STATIC_ASSERT(offsetof(struct esca_sqe, user_data) == 56, "sqe udata");
 ESCA_STATIC_ASSERT(sizeof(struct esca_cqe) == 24, "cqe is 24 bytes");
-ESCA_STATIC_ASSERT(sizeof(struct esca_ring_hdr) == 3 * ESCA_CACHELINE,
-		   "ring header is three cache lines");
-ESCA_STATIC_ASSERT(offsetof(struct esca_ring_hdr, sq_tail) == 0, "tail");
-ESCA_STATIC_ASSERT(offsetof(struct esca_ring_hdr, sq_head) == ESCA_CACHELINE,
-		   "head on its own cache line");
-ESCA_STATIC_ASSERT(offsetof(struct esca_ring_hdr, entries) ==
-			   2 * ESCA_CACHELINE,
+ESCA_STATIC_ASSERT(sizeof(struct esca_sq_hdr) == ESCA_CACHELINE,
+		   "tail has its cache line");
+ESCA_STATIC_ASSERT(sizeof(struct esca_cq_hdr) == 2 * ESCA_CACHELINE,
+		   "completion header is two cache lines");
+ESCA_STATIC_ASSERT(offsetof(struct esca_cq_hdr, sq_head) == 0, "head");
+ESCA_STATIC_ASSERT(offsetof(struct esca_cq_hdr, entries) == ESCA_CACHELINE,
 		   "geometry on its own cache line");
-ESCA_STATIC_ASSERT(sizeof(struct esca_ring_hdr) <= ESCA_SQES_OFFSET,
+ESCA_STATIC_ASSERT(sizeof(struct esca_sq_hdr) <= ESCA_SQES_OFFSET,
 		   "header fits before the sqes");
+ESCA_STATIC_ASSERT(sizeof(struct esca_cq_hdr) <= ESCA_CQES_OFFSET,
+		   "header fits before the cqes");
 ESCA_STATIC_ASSERT(sizeof(struct esca_setup) == 32, "setup");
 ESCA_STATIC_ASSERT(sizeof(struct esca_register) == 40, "register");
 ESCA_STATIC_ASSERT(sizeof(struct esca_wait) == 16, "wait");
-ESCA_STATIC_ASSERT(ESCA_RING_MMAP_SIZE(ESCA_ENTRIES_MAX) <=
-			   (1ULL << ESCA_RING_OFFSET_SHIFT),
-		   "largest ring fits its mmap window");
+ESCA_STATIC_ASSERT(ESCA_SQ_MMAP_SIZE(ESCA_ENTRIES_MAX) <= (1ULL << 23) &&
+			   ESCA_CQ_MMAP_SIZE(ESCA_ENTRIES_MAX) <= (1ULL << 23),
+		   "largest ring fits its mmap windows");
 
 #endif /* ESCA_ABI_H */

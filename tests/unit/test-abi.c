@@ -38,15 +38,14 @@ static size_t where(const void *base, size_t size, const void *pattern,
 
 static void test_layout(void)
 {
-	SIZE(struct esca_ring_hdr, 3 * ESCA_CACHELINE);
-	OFF(struct esca_ring_hdr, sq_tail, 0);
-	OFF(struct esca_ring_hdr, sq_head, 64);
-	OFF(struct esca_ring_hdr, flags, 68);
-	OFF(struct esca_ring_hdr, entries, 128);
-	OFF(struct esca_ring_hdr, mask, 132);
-	OFF(struct esca_ring_hdr, sqes_off, 136);
-	OFF(struct esca_ring_hdr, cqes_off, 140);
-	OFF(struct esca_ring_hdr, ring_id, 144);
+	SIZE(struct esca_sq_hdr, ESCA_CACHELINE);
+	OFF(struct esca_sq_hdr, sq_tail, 0);
+	SIZE(struct esca_cq_hdr, 2 * ESCA_CACHELINE);
+	OFF(struct esca_cq_hdr, sq_head, 0);
+	OFF(struct esca_cq_hdr, flags, 4);
+	OFF(struct esca_cq_hdr, entries, 64);
+	OFF(struct esca_cq_hdr, mask, 68);
+	OFF(struct esca_cq_hdr, ring_id, 72);
 
 	SIZE(struct esca_sqe, 64);
 	OFF(struct esca_sqe, nr, 0);
@@ -71,10 +70,12 @@ static void test_layout(void)
 	SIZE(struct esca_register, 40);
 	OFF(struct esca_register, ring_id, 0);
 	OFF(struct esca_register, entries, 4);
-	OFF(struct esca_register, mmap_offset, 8);
-	OFF(struct esca_register, mmap_size, 16);
-	OFF(struct esca_register, consumer_cpu, 24);
-	OFF(struct esca_register, resv, 28);
+	OFF(struct esca_register, sq_offset, 8);
+	OFF(struct esca_register, cq_offset, 16);
+	OFF(struct esca_register, sq_size, 24);
+	OFF(struct esca_register, cq_size, 28);
+	OFF(struct esca_register, consumer_cpu, 32);
+	OFF(struct esca_register, resv, 36);
 
 	SIZE(struct esca_wait, 16);
 	OFF(struct esca_wait, ring_id, 0);
@@ -127,40 +128,37 @@ static void test_geometry(void)
 		      ESCA_ENTRIES_DEFAULT <= ESCA_ENTRIES_MAX,
 	      "entries min %u <= default %u <= max %u", ESCA_ENTRIES_MIN,
 	      ESCA_ENTRIES_DEFAULT, ESCA_ENTRIES_MAX);
-	CHECK(ESCA_SQES_OFFSET >= sizeof(struct esca_ring_hdr) &&
-		      ESCA_SQES_OFFSET % 4096 == 0,
-	      "sqes offset %u: must follow the header, page aligned",
-	      ESCA_SQES_OFFSET);
-
-	uint64_t max = ESCA_RING_MMAP_SIZE(ESCA_ENTRIES_MAX);
-
-	CHECK(max <= window, "mmap size %llu for %u entries > window %llu",
-	      (unsigned long long)max, ESCA_ENTRIES_MAX,
-	      (unsigned long long)window);
+	CHECK(ESCA_SQES_OFFSET >= sizeof(struct esca_sq_hdr) &&
+		      ESCA_SQES_OFFSET % 4096 == 0 &&
+		      ESCA_CQES_OFFSET >= sizeof(struct esca_cq_hdr) &&
+		      ESCA_CQES_OFFSET % 4096 == 0,
+	      "sqes/cqes offsets %u/%u: must follow the headers, page aligned",
+	      ESCA_SQES_OFFSET, ESCA_CQES_OFFSET);
 
 	for (uint32_t e = ESCA_ENTRIES_MIN; e <= ESCA_ENTRIES_MAX; e *= 2) {
-		/* the kernel's layout: cqes right after the sqes */
-		uint64_t cqes = ESCA_SQES_OFFSET + (uint64_t)e * 64;
-		uint64_t size = ESCA_RING_MMAP_SIZE(e);
+		uint64_t sq = ESCA_SQ_MMAP_SIZE(e), cq = ESCA_CQ_MMAP_SIZE(e);
 
-		CHECK(size == cqes + (uint64_t)e * 24,
-		      "%u entries: mmap size %llu, want %llu", e,
-		      (unsigned long long)size,
-		      (unsigned long long)(cqes + e * 24));
-		CHECK(cqes % _Alignof(struct esca_cqe) == 0,
-		      "%u entries: cqes at %llu misaligned", e,
-		      (unsigned long long)cqes);
-		CHECK(size <= window, "%u entries: %llu bytes > window", e,
-		      (unsigned long long)size);
+		CHECK(sq == ESCA_SQES_OFFSET + (uint64_t)e * 64 &&
+			      cq == ESCA_CQES_OFFSET + (uint64_t)e * 24,
+		      "%u entries: sizes %llu/%llu", e, (unsigned long long)sq,
+		      (unsigned long long)cq);
+		/* each side fits its half of the ring's window */
+		CHECK(sq <= window / 2 && cq <= window / 2,
+		      "%u entries: %llu/%llu bytes > half window", e,
+		      (unsigned long long)sq, (unsigned long long)cq);
 	}
 
 	/* ring windows: page aligned, disjoint, no overflow up to MAX_RINGS */
-	uint64_t last = ESCA_RING_OFFSET(ESCA_MAX_RINGS - 1);
+	uint64_t last = ESCA_SQ_OFFSET(ESCA_MAX_RINGS - 1);
 
-	CHECK(ESCA_RING_OFFSET(0) == 0 && ESCA_RING_OFFSET(1) == window,
-	      "ring offsets 0, 1: %llu, %llu",
-	      (unsigned long long)ESCA_RING_OFFSET(0),
-	      (unsigned long long)ESCA_RING_OFFSET(1));
+	CHECK(ESCA_SQ_OFFSET(0) == 0 && ESCA_SQ_OFFSET(1) == window &&
+		      ESCA_CQ_OFFSET(0) == window / 2 &&
+		      ESCA_CQ_OFFSET(1) == window + window / 2,
+	      "ring offsets 0, 1: %llu/%llu, %llu/%llu",
+	      (unsigned long long)ESCA_SQ_OFFSET(0),
+	      (unsigned long long)ESCA_CQ_OFFSET(0),
+	      (unsigned long long)ESCA_SQ_OFFSET(1),
+	      (unsigned long long)ESCA_CQ_OFFSET(1));
 	CHECK(last == (uint64_t)(ESCA_MAX_RINGS - 1) * window &&
 		      last % 4096 == 0,
 	      "offset of the last ring %llu", (unsigned long long)last);

@@ -59,8 +59,9 @@ static uint64_t xorshift(uint64_t *s)
 /* ---- the simulated consumer ------------------------------------------ */
 
 struct sim {
-	void *mem;
-	struct esca_ring_hdr *hdr;
+	void *mem; /* submission side, then completion side */
+	struct esca_sq_hdr *sq;
+	struct esca_cq_hdr *cq;
 	struct esca_sqe *sqes;
 	struct esca_cqe *cqes;
 	uint32_t entries, mask; /* private copies, as the kernel keeps */
@@ -95,27 +96,27 @@ static void make_sqe(uint64_t seq, uint32_t *nr, __u64 args[6], uint64_t *ud)
 static void sim_init(struct sim *s, uint32_t entries, uint32_t start,
 		     bool sleepy)
 {
-	uint64_t size = ESCA_RING_MMAP_SIZE(entries);
-	struct esca_ring_hdr *hdr;
+	uint64_t sq_size = (ESCA_SQ_MMAP_SIZE(entries) + 4095) & ~4095ULL;
+	uint64_t cq_size = (ESCA_CQ_MMAP_SIZE(entries) + 4095) & ~4095ULL;
 
 	memset(s, 0, sizeof(*s));
-	size = (size + 4095) & ~4095ULL;
-	s->mem = aligned_alloc(4096, size);
+	s->mem = aligned_alloc(4096, sq_size + cq_size);
 	if (!s->mem) {
 		perror("test-ring: aligned_alloc");
 		exit(1);
 	}
-	memset(s->mem, 0xa5, size); /* garbage everywhere but the header */
-	hdr = s->hdr = s->mem;
-	memset(hdr, 0, sizeof(*hdr));
-	hdr->entries = entries;
-	hdr->mask = entries - 1;
-	hdr->sqes_off = ESCA_SQES_OFFSET;
-	hdr->cqes_off = ESCA_SQES_OFFSET + entries * sizeof(struct esca_sqe);
-	hdr->ring_id = 7;
-	hdr->sq_tail = hdr->sq_head = start;
-	s->sqes = (struct esca_sqe *)((char *)s->mem + hdr->sqes_off);
-	s->cqes = (struct esca_cqe *)((char *)s->mem + hdr->cqes_off);
+	/* garbage everywhere but the headers */
+	memset(s->mem, 0xa5, sq_size + cq_size);
+	s->sq = s->mem;
+	s->cq = (struct esca_cq_hdr *)((char *)s->mem + sq_size);
+	memset(s->sq, 0, sizeof(*s->sq));
+	memset(s->cq, 0, sizeof(*s->cq));
+	s->cq->entries = entries;
+	s->cq->mask = entries - 1;
+	s->cq->ring_id = 7;
+	s->sq->sq_tail = s->cq->sq_head = start;
+	s->sqes = (struct esca_sqe *)((char *)s->sq + ESCA_SQES_OFFSET);
+	s->cqes = (struct esca_cqe *)((char *)s->cq + ESCA_CQES_OFFSET);
 	s->entries = entries;
 	s->mask = entries - 1;
 	s->head = start;
@@ -127,10 +128,10 @@ static void sim_init(struct sim *s, uint32_t entries, uint32_t start,
 
 static void sim_flags(struct sim *s, uint32_t set, uint32_t clear)
 {
-	uint32_t f = __atomic_load_n(&s->hdr->flags, __ATOMIC_RELAXED);
+	uint32_t f = __atomic_load_n(&s->cq->flags, __ATOMIC_RELAXED);
 
 	/* the consumer is the only writer of flags: no RMW needed */
-	__atomic_store_n(&s->hdr->flags, (f | set) & ~clear, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->cq->flags, (f | set) & ~clear, __ATOMIC_RELEASE);
 }
 
 static void sim_bad(struct sim *s, const char *fmt, uint32_t idx,
@@ -147,7 +148,7 @@ static void sim_bad(struct sim *s, const char *fmt, uint32_t idx,
 static int sim_poll(struct sim *s, uint32_t max)
 {
 	/* B, matches A */
-	uint32_t tail = __atomic_load_n(&s->hdr->sq_tail, __ATOMIC_ACQUIRE);
+	uint32_t tail = __atomic_load_n(&s->sq->sq_tail, __ATOMIC_ACQUIRE);
 	int n = 0;
 
 	if (tail - s->head > s->entries) {
@@ -173,7 +174,7 @@ static int sim_poll(struct sim *s, uint32_t max)
 		cqe->user_data = sqe.user_data;
 		s->head++;
 		/* C, matches D */
-		__atomic_store_n(&s->hdr->sq_head, s->head, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->cq->sq_head, s->head, __ATOMIC_RELEASE);
 		n++;
 	}
 	return n;
@@ -190,7 +191,7 @@ static void sim_sleep(struct sim *s)
 
 	sim_flags(s, ESCA_RING_NEED_WAKEUP, 0);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* F, matches E */
-	if (__atomic_load_n(&s->hdr->sq_tail, __ATOMIC_ACQUIRE) == s->head) {
+	if (__atomic_load_n(&s->sq->sq_tail, __ATOMIC_ACQUIRE) == s->head) {
 		pthread_mutex_lock(&s->lock);
 		while (s->wake_seq == seq &&
 		       !__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
@@ -267,13 +268,13 @@ static void sim_free(struct sim *s)
 static struct {
 	unsigned long progress;
 	const char *phase;
-	struct esca_ring_hdr *hdr;
+	struct sim *sim;
 	int done;
 } wd;
 
 static void wd_phase(const char *phase, struct sim *s)
 {
-	__atomic_store_n(&wd.hdr, s ? s->hdr : NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&wd.sim, s, __ATOMIC_RELEASE);
 	__atomic_store_n(&wd.phase, phase, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&wd.progress, 1, __ATOMIC_RELAXED);
 }
@@ -288,7 +289,7 @@ static void *wd_thread(void *arg)
 	while (!__atomic_load_n(&wd.done, __ATOMIC_ACQUIRE)) {
 		unsigned long p =
 			__atomic_load_n(&wd.progress, __ATOMIC_RELAXED);
-		struct esca_ring_hdr *h;
+		struct sim *h;
 
 		nanosleep(&tick, NULL);
 		if (p != seen) {
@@ -298,7 +299,7 @@ static void *wd_thread(void *arg)
 		}
 		if (now_sec() - last < STALL_SEC)
 			continue;
-		h = __atomic_load_n(&wd.hdr, __ATOMIC_ACQUIRE);
+		h = __atomic_load_n(&wd.sim, __ATOMIC_ACQUIRE);
 		fflush(stdout);
 		fprintf(stderr,
 			"test-ring: FAIL: %s: no progress for %d s (lost "
@@ -307,9 +308,12 @@ static void *wd_thread(void *arg)
 			STALL_SEC);
 		if (h)
 			fprintf(stderr, ": sq_tail %u sq_head %u flags %#x",
-				__atomic_load_n(&h->sq_tail, __ATOMIC_RELAXED),
-				__atomic_load_n(&h->sq_head, __ATOMIC_RELAXED),
-				__atomic_load_n(&h->flags, __ATOMIC_RELAXED));
+				__atomic_load_n(&h->sq->sq_tail,
+						__ATOMIC_RELAXED),
+				__atomic_load_n(&h->cq->sq_head,
+						__ATOMIC_RELAXED),
+				__atomic_load_n(&h->cq->flags,
+						__ATOMIC_RELAXED));
 		fprintf(stderr, "\n");
 		_exit(1);
 	}
@@ -395,7 +399,7 @@ static unsigned long test_roundtrip(unsigned long n)
 	uint64_t seq;
 
 	sim_init(&s, 8, 0, false);
-	esca_pring_init(&r, s.mem);
+	esca_pring_init(&r, s.sq, s.cq);
 	CHECK(r.entries == 8 && r.mask == 7 && r.id == 7,
 	      "init: entries %u mask %u id %u", r.entries, r.mask, r.id);
 	wd_phase("(a) round trips", &s);
@@ -420,8 +424,8 @@ static unsigned long test_roundtrip(unsigned long n)
 	      (unsigned long long)seq, n);
 	CHECK(!bad, "(a) %lu wrong results", bad);
 	CHECK(!full, "(a) ring full %lu times with one entry in flight", full);
-	CHECK(s.hdr->sq_tail == (uint32_t)n && s.hdr->sq_head == (uint32_t)n,
-	      "(a) tail %u head %u, want %u", s.hdr->sq_tail, s.hdr->sq_head,
+	CHECK(s.sq->sq_tail == (uint32_t)n && s.cq->sq_head == (uint32_t)n,
+	      "(a) tail %u head %u, want %u", s.sq->sq_tail, s.cq->sq_head,
 	      (uint32_t)n);
 	sim_free(&s);
 	return n;
@@ -441,7 +445,7 @@ static unsigned long test_pipeline(unsigned long n, uint32_t entries)
 	unsigned long early = 0;
 
 	sim_init(&s, entries, start, false);
-	esca_pring_init(&r, s.mem);
+	esca_pring_init(&r, s.sq, s.cq);
 	wd_phase("(b) pipeline", &s);
 	sim_start(&s);
 	while (reaped < n) {
@@ -478,13 +482,12 @@ static unsigned long test_pipeline(unsigned long n, uint32_t entries)
 	CHECK(max_inflight == entries, "(b) at most %lu in flight, want %u",
 	      max_inflight, entries);
 	CHECK(fulls > 0, "(b) the ring was never full");
-	CHECK(s.hdr->sq_tail == (uint32_t)(start + n) &&
-		      r.tail == s.hdr->sq_tail,
-	      "(b) tail %u (private %u), want %u after the wrap",
-	      s.hdr->sq_tail, r.tail, (uint32_t)(start + n));
-	CHECK(s.hdr->sq_head == s.hdr->sq_tail, "(b) head %u tail %u",
-	      s.hdr->sq_head, s.hdr->sq_tail);
-	CHECK(n <= 1000 || s.hdr->sq_tail < start, "(b) indexes did not wrap");
+	CHECK(s.sq->sq_tail == (uint32_t)(start + n) && r.tail == s.sq->sq_tail,
+	      "(b) tail %u (private %u), want %u after the wrap", s.sq->sq_tail,
+	      r.tail, (uint32_t)(start + n));
+	CHECK(s.cq->sq_head == s.sq->sq_tail, "(b) head %u tail %u",
+	      s.cq->sq_head, s.sq->sq_tail);
+	CHECK(n <= 1000 || s.sq->sq_tail < start, "(b) indexes did not wrap");
 	sim_free(&s);
 	return n;
 }
@@ -498,7 +501,7 @@ static void test_full(uint32_t start)
 	uint32_t k;
 
 	sim_init(&s, 8, start, false);
-	esca_pring_init(&r, s.mem);
+	esca_pring_init(&r, s.sq, s.cq);
 	for (k = 0; k < 8; k++) {
 		CHECK(!esca_pring_full(&r), "(c) full with %u of 8 in flight",
 		      k);
@@ -538,7 +541,7 @@ static unsigned long test_wakeup(unsigned long n)
 	uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 	sim_init(&s, 8, UINT32_MAX - 100, true);
-	esca_pring_init(&r, s.mem);
+	esca_pring_init(&r, s.sq, s.cq);
 	wd_phase("(d) sleep/wake round trips", &s);
 	sim_start(&s);
 	for (seq = 0; seq < n; seq++) {
@@ -589,9 +592,9 @@ static void test_dead(void)
 	};
 
 	sim_init(&s, 8, 0, false);
-	esca_pring_init(&r, s.mem);
+	esca_pring_init(&r, s.sq, s.cq);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		__atomic_store_n(&s.hdr->flags, cases[i].flags,
+		__atomic_store_n(&s.cq->flags, cases[i].flags,
 				 __ATOMIC_RELEASE);
 		CHECK(esca_pring_dead(&r) == cases[i].dead,
 		      "(e) flags %#x: dead %d", cases[i].flags,
@@ -601,12 +604,12 @@ static void test_dead(void)
 		      esca_pring_needs_wakeup(&r));
 	}
 	/* a producer running more than `entries` ahead gets its ring retired */
-	__atomic_store_n(&s.hdr->flags, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&s.cq->flags, 0, __ATOMIC_RELEASE);
 	for (uint64_t k = 0; k < 3; k++)
 		submit_seq(&r, k);
 	CHECK(sim_poll(&s, 2) == 2, "(e) consumer did not run 2");
 	r.tail = s.head + 9; /* 9 > 8 ahead: break the protocol on purpose */
-	__atomic_store_n(&s.hdr->sq_tail, r.tail, __ATOMIC_RELEASE);
+	__atomic_store_n(&s.sq->sq_tail, r.tail, __ATOMIC_RELEASE);
 	CHECK(!esca_pring_dead(&r), "(e) dead too early");
 	CHECK(sim_poll(&s, UINT32_MAX) == -1, "(e) bad tail accepted");
 	CHECK(esca_pring_dead(&r), "(e) not dead after a bad tail");

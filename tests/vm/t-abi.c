@@ -3,7 +3,8 @@
  * The raw ABI, without libesca: every refusal the module promises, and a
  * producer that breaks the protocol. Setup (ABI version, flags, reserved
  * fields, entries), one context per process, registration, the mmap
- * window (size, offset, once only, no split, no mremap), entries with
+ * windows (size, offset, once only, the completion side read-only, no
+ * split, a move followed), entries with
  * unknown flags or call numbers, user_data carried, the fd inherited by a
  * fork child, a tail pushed past the ring (the ring is retired: DEAD).
  */
@@ -33,9 +34,10 @@ static int setup(int fd, uint32_t version, uint32_t flags, uint32_t entries)
 }
 
 struct ring {
-	struct esca_ring_hdr *hdr;
+	struct esca_sq_hdr *sq;
+	const struct esca_cq_hdr *cq;
 	struct esca_sqe *sqes;
-	struct esca_cqe *cqes;
+	const struct esca_cqe *cqes;
 	uint32_t id, tail;
 };
 
@@ -43,7 +45,7 @@ static long submit_wait(int fd, struct ring *r, uint32_t nr, uint32_t flags,
 			uint64_t a0, uint64_t a1, uint64_t a2, uint64_t ud,
 			const struct esca_cqe **cqe)
 {
-	struct esca_sqe *s = &r->sqes[r->tail & (r->hdr->entries - 1)];
+	struct esca_sqe *s = &r->sqes[r->tail & (r->cq->entries - 1)];
 	struct esca_wait w = { .ring_id = r->id, .index = r->tail };
 	long ret;
 
@@ -54,13 +56,13 @@ static long submit_wait(int fd, struct ring *r, uint32_t nr, uint32_t flags,
 	s->args[1] = a1;
 	s->args[2] = a2;
 	s->user_data = ud;
-	__atomic_store_n(&r->hdr->sq_tail, ++r->tail, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->sq->sq_tail, ++r->tail, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&r->hdr->flags, __ATOMIC_RELAXED) &
+	if (__atomic_load_n(&r->cq->flags, __ATOMIC_RELAXED) &
 	    ESCA_RING_NEED_WAKEUP)
 		ioctl(fd, ESCA_IOC_WAKE, r->id);
 	ret = ioc(fd, ESCA_IOC_WAIT, &w);
-	*cqe = &r->cqes[w.index & (r->hdr->entries - 1)];
+	*cqe = &r->cqes[w.index & (r->cq->entries - 1)];
 	return ret;
 }
 
@@ -71,7 +73,7 @@ int main(void)
 	struct ring r = { 0 };
 	int fd, fd2, tmp, status;
 	long ps = sysconf(_SC_PAGESIZE);
-	void *map, *bad;
+	void *map, *cqmap, *bad;
 	size_t size;
 	pid_t pid;
 
@@ -106,33 +108,48 @@ int main(void)
 	close(fd2);
 	CHECK(ioc(fd, 0xE5FF, NULL) == -ENOTTY, "unknown ioctl");
 
-	/* Registration and the mmap window. */
+	/* Registration and the mmap windows. */
 	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == 0, "register");
-	size = (size_t)reg.mmap_size;
+	size = reg.sq_size;
 	CHECK(reg.entries == 8 &&
-		      size == (size_t)((ESCA_RING_MMAP_SIZE(8) + ps - 1) &
-				       ~(ps - 1)),
-	      "entries %u size %zu", reg.entries, size);
+		      size == (size_t)((ESCA_SQ_MMAP_SIZE(8) + ps - 1) &
+				       ~(ps - 1)) &&
+		      reg.cq_size == (size_t)((ESCA_CQ_MMAP_SIZE(8) + ps - 1) &
+					      ~(ps - 1)) &&
+		      reg.sq_offset == ESCA_SQ_OFFSET(reg.ring_id) &&
+		      reg.cq_offset == ESCA_CQ_OFFSET(reg.ring_id),
+	      "entries %u sizes %zu %u", reg.entries, size, reg.cq_size);
 	bad = mmap(NULL, size + ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		   (off_t)reg.mmap_offset);
+		   (off_t)reg.sq_offset);
 	CHECK(bad == MAP_FAILED && errno == EINVAL, "mmap of the wrong size");
 	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		   (off_t)ESCA_RING_OFFSET(5));
+		   (off_t)ESCA_SQ_OFFSET(5));
 	CHECK(bad == MAP_FAILED && errno == ENOENT, "mmap of an unknown ring");
 	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		   (off_t)reg.mmap_offset + ps);
+		   (off_t)reg.sq_offset + ps);
 	CHECK(bad == MAP_FAILED && errno == EINVAL,
 	      "mmap at a misaligned offset");
 	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		   (off_t)ESCA_RING_OFFSET(ESCA_MAX_RINGS));
+		   (off_t)ESCA_SQ_OFFSET(ESCA_MAX_RINGS));
 	CHECK(bad == MAP_FAILED && errno == EINVAL,
 	      "mmap beyond the last ring");
+	bad = mmap(NULL, reg.cq_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)reg.cq_offset);
+	CHECK(bad == MAP_FAILED && errno == EPERM,
+	      "completion side mapped writable");
+	cqmap = mmap(NULL, reg.cq_size, PROT_READ, MAP_SHARED, fd,
+		     (off_t)reg.cq_offset);
+	if (cqmap == MAP_FAILED)
+		DIE("mmap of the completion side: %s", strerror(errno));
+	CHECK(mprotect(cqmap, reg.cq_size, PROT_READ | PROT_WRITE) == -1 &&
+		      errno == EACCES,
+	      "completion side made writable by mprotect");
 	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		   (off_t)reg.mmap_offset);
+		   (off_t)reg.sq_offset);
 	if (map == MAP_FAILED)
 		DIE("mmap: %s", strerror(errno));
 	bad = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		   (off_t)reg.mmap_offset);
+		   (off_t)reg.sq_offset);
 	CHECK(bad == MAP_FAILED && errno == EBUSY, "second mmap of one ring");
 	CHECK(munmap((char *)map + ps, ps) == -1 && errno == EINVAL,
 	      "ring mapping split");
@@ -150,17 +167,14 @@ int main(void)
 			map = moved;
 	}
 
-	r.hdr = map;
+	r.sq = map;
+	r.cq = cqmap;
 	r.id = reg.ring_id;
-	CHECK(r.hdr->entries == 8 && r.hdr->mask == 7 &&
-		      r.hdr->ring_id == r.id &&
-		      r.hdr->sqes_off == ESCA_SQES_OFFSET &&
-		      r.hdr->cqes_off ==
-			      ESCA_SQES_OFFSET + 8 * sizeof(struct esca_sqe),
-	      "geometry: entries %u mask %u sqes %u cqes %u", r.hdr->entries,
-	      r.hdr->mask, r.hdr->sqes_off, r.hdr->cqes_off);
-	r.sqes = (void *)((char *)map + r.hdr->sqes_off);
-	r.cqes = (void *)((char *)map + r.hdr->cqes_off);
+	CHECK(r.cq->entries == 8 && r.cq->mask == 7 && r.cq->ring_id == r.id,
+	      "geometry: entries %u mask %u id %u", r.cq->entries, r.cq->mask,
+	      r.cq->ring_id);
+	r.sqes = (void *)((char *)map + ESCA_SQES_OFFSET);
+	r.cqes = (const void *)((const char *)cqmap + ESCA_CQES_OFFSET);
 
 	/* Entries: a valid call, unknown flags, unknown numbers, a bounce. */
 	tmp = open("/tmp/t-abi", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -213,21 +227,22 @@ int main(void)
 	      "fork child could use the parent's context");
 
 	/* A tail pushed past the ring: the ring is retired, the process is not. */
-	__atomic_store_n(&r.hdr->sq_tail, r.tail + 100, __ATOMIC_RELEASE);
+	__atomic_store_n(&r.sq->sq_tail, r.tail + 100, __ATOMIC_RELEASE);
 	ioctl(fd, ESCA_IOC_WAKE, r.id);
 	{
 		struct esca_wait w = { .ring_id = r.id, .index = r.tail + 50 };
 		long ret = ioc(fd, ESCA_IOC_WAIT, &w);
 
 		CHECK(ret == -ENXIO, "wait on a broken ring: %ld", ret);
-		CHECK(r.hdr->flags & ESCA_RING_DEAD,
-		      "broken ring not marked DEAD (flags %x)", r.hdr->flags);
-		CHECK(r.hdr->sq_head == r.tail, "head moved to %u past %u",
-		      r.hdr->sq_head, r.tail);
+		CHECK(r.cq->flags & ESCA_RING_DEAD,
+		      "broken ring not marked DEAD (flags %x)", r.cq->flags);
+		CHECK(r.cq->sq_head == r.tail, "head moved to %u past %u",
+		      r.cq->sq_head, r.tail);
 	}
 	CHECK(ioctl(fd, ESCA_IOC_UNREGISTER, r.id) == 0,
 	      "unregister the dead ring");
-	CHECK(munmap(map, size) == 0, "munmap");
+	CHECK(munmap(map, size) == 0 && munmap(cqmap, reg.cq_size) == 0,
+	      "munmap");
 	memset(&reg, 0, sizeof(reg));
 	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == 0,
 	      "register again after a broken ring");
