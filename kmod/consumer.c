@@ -41,7 +41,8 @@ static bool consumer_has_work(struct esca_consumer *c)
 	spin_lock(&c->lock);
 	list_for_each_entry(ring, &c->rings, node) {
 		if (esca_ring_dead(ring) ||
-		    READ_ONCE(ring->sq->sq_tail) != ring->head) {
+		    (READ_ONCE(ring->sq->sq_tail) != ring->head &&
+		     !READ_ONCE(ring->paused))) {
 			work = true;
 			break;
 		}
@@ -236,6 +237,19 @@ void esca_consumer_add_ring(struct esca_consumer *c, struct esca_ring *ring)
 	list_add_tail(&ring->node, &c->rings);
 	c->nr_rings++;
 	spin_unlock(&c->lock);
+}
+
+/* The producer made the bounced deferred call: serve the ring again. */
+void esca_ring_resume(struct esca_ring *ring)
+{
+	struct esca_consumer *c = ring->consumer;
+
+	spin_lock(&c->lock);
+	WRITE_ONCE(ring->paused, false);
+	WRITE_ONCE(ring->cq->flags,
+		   READ_ONCE(ring->cq->flags) & ~ESCA_RING_PAUSED);
+	spin_unlock(&c->lock);
+	esca_consumer_wake(c);
 }
 
 void esca_consumer_wake(struct esca_consumer *c)

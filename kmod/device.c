@@ -135,8 +135,10 @@ static long ioc_wait(struct esca_ctx *ctx, struct esca_wait __user *u)
 	ret = wait_event_interruptible(
 		ring->cq_wait,
 		(s32)(READ_ONCE(ring->head) - (w.index + 1)) >= 0 ||
+			READ_ONCE(ring->paused) ||
 			test_bit(ESCA_RING_S_DROPPED, &ring->state));
-	if (!ret && (s32)(READ_ONCE(ring->head) - (w.index + 1)) < 0)
+	if (!ret && (s32)(READ_ONCE(ring->head) - (w.index + 1)) < 0 &&
+	    test_bit(ESCA_RING_S_DROPPED, &ring->state))
 		ret = -ENXIO; /* retired first: the entry never ran */
 	esca_ring_put(ring);
 	return ret;
@@ -172,6 +174,13 @@ static long esca_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return esca_ctx_unregister(ctx, (u32)arg);
 	case ESCA_IOC_WAIT:
 		return ioc_wait(ctx, (void __user *)arg);
+	case ESCA_IOC_RESUME:
+		ring = esca_ctx_ring_get(ctx, (u32)arg);
+		if (!ring)
+			return -ENOENT;
+		esca_ring_resume(ring);
+		esca_ring_put(ring);
+		return 0;
 	}
 	return -ENOTTY;
 }

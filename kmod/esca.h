@@ -10,23 +10,23 @@
  *              executes a batch, so it never keeps a dead process's
  *              address space alive.
  *   esca_ring  one per registered thread. Refs: the ctx's ring table
- *              (dropped by UNREGISTER or file release), each vma that
- *              maps it (dropped by vm_ops->close: munmap, exec, exit_mm;
- *              the last one kills the ring), and the
- *              serving consumer's list (dropped by the consumer when it
- *              sees the ring dead). The ring holds a reference on the
- *              registering thread's task_struct, released with the ring,
- *              and on its files_struct, released as soon as the consumer
- *              retires the ring. It is taken at mmap, so only a ring
- *              that vm_ops->close will kill holds it: that table holds the /dev/esca
- *              file whose release drops the ctx's ring refs, so keeping
- *              it to the end would be a cycle that leaks the process's
- *              files.
+ *              (dropped by UNREGISTER or file release), each vma mapping
+ *              one of its two sides (dropped by vm_ops->close: munmap,
+ *              exec, exit_mm; the last one kills the ring), and the
+ *              serving consumer's list (dropped when the consumer retires
+ *              the ring). It holds the registering thread's task_struct
+ *              until it is freed, and that thread's files_struct from the
+ *              first mmap until the consumer retires it. Taken at mmap,
+ *              so only a ring that a vma ->close will kill ever holds it:
+ *              the table holds the /dev/esca file, whose release drops the
+ *              ctx's ring refs, so a ring that could hold it forever would
+ *              be a cycle leaking every file of the process.
  *
- * Killing a ring (esca_ring_kill) only marks it dead and wakes whoever
- * may be waiting; the consumer drops it at its next pass. A ring is only
- * killed between two entries, so every entry either completed (sq_head
- * passed it) or never ran.
+ * Killing a ring (esca_ring_kill) only marks it dead and wakes the
+ * consumer. The consumer stops serving it between two entries and only
+ * then retires it (esca_ring_retire): shows ESCA_RING_DEAD, wakes waiters,
+ * lets go of the file table. So when a producer sees DEAD, sq_head is
+ * final: every entry either completed or never ran.
  */
 #ifndef ESCA_KMOD_H
 #define ESCA_KMOD_H
@@ -104,6 +104,7 @@ struct esca_ring {
 
 	unsigned long state; /* ESCA_RING_S_* bits */
 	atomic_t maps; /* vmas mapping the ring (mremap makes two for a while) */
+	bool paused; /* a deferred entry bounced: wait for RESUME */
 	wait_queue_head_t cq_wait; /* ESCA_IOC_WAIT sleepers */
 	struct rcu_head rcu; /* ESCA_IOC_WAKE looks rings up under RCU */
 };
@@ -126,6 +127,7 @@ void esca_consumers_stop(void);
 struct esca_consumer *esca_consumer_pick(void);
 void esca_consumer_add_ring(struct esca_consumer *c, struct esca_ring *ring);
 void esca_consumer_wake(struct esca_consumer *c);
+void esca_ring_resume(struct esca_ring *ring);
 
 /* ring.c */
 struct esca_ring *esca_ring_create(struct esca_ctx *ctx);

@@ -254,6 +254,8 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 	u64 errors = 0, bounced = 0;
 	struct files_struct *files;
 
+	if (READ_ONCE(ring->paused))
+		return 0;
 	tail = smp_load_acquire(&ring->sq->sq_tail); /* B, matches A */
 	if (tail == head)
 		return 0;
@@ -312,8 +314,24 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 		WRITE_ONCE(cqe->flags, cflags);
 		WRITE_ONCE(cqe->user_data, sqe.user_data);
 		WRITE_ONCE(ring->head, head + 1);
+		/*
+		 * A deferred entry bounced: later ones must wait until the
+		 * producer has made it (ordering), so pause before publishing.
+		 */
+		if ((cflags & ESCA_CQE_BOUNCED) &&
+		    (sqe.flags & ESCA_SQE_DEFERRED)) {
+			spin_lock(&c->lock);
+			WRITE_ONCE(ring->paused, true);
+			WRITE_ONCE(ring->cq->flags, READ_ONCE(ring->cq->flags) |
+							    ESCA_RING_PAUSED);
+			spin_unlock(&c->lock);
+		}
 		/* C, matches D: the CQE is written before the head passes it */
 		smp_store_release(&ring->cq->sq_head, head + 1);
+		if (READ_ONCE(ring->paused)) {
+			n = i + 1;
+			break;
+		}
 	}
 
 	revert_creds(old_cred);
@@ -332,7 +350,7 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 		atomic64_add(errors, &ctx->errors);
 	if (bounced)
 		atomic64_add(bounced, &ctx->bounced);
-	if (wq_has_sleeper(&ring->cq_wait))
+	if (wq_has_sleeper(&ring->cq_wait)) /* also for a pause */
 		wake_up_all(&ring->cq_wait);
 	return n;
 }

@@ -275,6 +275,22 @@ static void kick(struct esca_thread *t)
 			    0);
 }
 
+static void reap(struct esca_thread *t, uint32_t upto);
+
+/*
+ * The consumer paused after bouncing a deferred entry below @idx: make it
+ * (reap does, in order) and let the consumer go on.
+ */
+static void unpause(struct esca_thread *t, uint32_t idx)
+{
+	uint32_t head;
+
+	if (!esca_pring_paused(&t->ring))
+		return;
+	head = esca_pring_load_head(&t->ring);
+	reap(t, (int32_t)(head - idx) > 0 ? idx : head);
+}
+
 /*
  * Wait for entry @idx: spin for the budget, then sleep in the module.
  * Returns false if the ring died before the entry ran (it had no effect).
@@ -299,6 +315,7 @@ static bool wait_done(struct esca_thread *t, uint32_t idx)
 		}
 		if (esca_pring_dead(&t->ring))
 			return esca_pring_done(&t->ring, idx);
+		unpause(t, idx);
 		if (!deadline)
 			deadline = rdtsc() + g_spin_ticks;
 		else if (rdtsc() > deadline)
@@ -308,6 +325,7 @@ sleep:
 	for (;;) {
 		if (esca_pring_done(&t->ring, idx))
 			return true;
+		unpause(t, idx); /* WAIT returns when the ring pauses */
 		ret = esca_direct(SYS_ioctl, g_fd, ESCA_IOC_WAIT, (long)&w, 0,
 				  0, 0);
 		if (ret == 0 || ret == -EINTR)
@@ -330,11 +348,12 @@ sleep:
 
 /*
  * Look at completed CQEs below @upto: a deferred call that failed is
- * counted, one the module bounced is made now, directly.
+ * counted; one the module bounced is made now, directly, and the ring
+ * (paused behind it, so nothing later has run) is resumed.
  */
 static void reap(struct esca_thread *t, uint32_t upto)
 {
-	for (; t->reaped != upto; t->reaped++) {
+	for (; (int32_t)(upto - t->reaped) > 0; t->reaped++) {
 		const struct esca_sqe *sqe =
 			esca_pring_sqe(&t->ring, t->reaped);
 		const struct esca_cqe *cqe =
@@ -344,8 +363,11 @@ static void reap(struct esca_thread *t, uint32_t upto)
 		if (!(sqe->flags & ESCA_SQE_DEFERRED))
 			continue;
 		res = cqe->res;
-		if (cqe->flags & ESCA_CQE_BOUNCED)
+		if (cqe->flags & ESCA_CQE_BOUNCED) {
 			res = direct_args(sqe->nr, sqe->args);
+			esca_direct(SYS_ioctl, g_fd, ESCA_IOC_RESUME,
+				    t->ring.id, 0, 0, 0);
+		}
 		if (res < 0)
 			t->deferred_failed++;
 	}
@@ -361,7 +383,7 @@ static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 	uint32_t head = esca_pring_load_head(&t->ring);
 
 	reap(t, head);
-	for (; t->reaped != stop; t->reaped++) {
+	for (; (int32_t)(stop - t->reaped) > 0; t->reaped++) {
 		const struct esca_sqe *sqe =
 			esca_pring_sqe(&t->ring, t->reaped);
 

@@ -108,6 +108,13 @@ static inline bool esca_pring_dead(struct esca_pring *r)
 	       ESCA_RING_DEAD;
 }
 
+/* Paused after bouncing a deferred entry (see ESCA_CQE_BOUNCED). */
+static inline bool esca_pring_paused(struct esca_pring *r)
+{
+	return __atomic_load_n(&r->cq->flags, __ATOMIC_ACQUIRE) &
+	       ESCA_RING_PAUSED;
+}
+
 static inline const struct esca_cqe *esca_pring_cqe(struct esca_pring *r,
 						    uint32_t idx)
 {

@@ -90,6 +90,8 @@
  * final; entries at or past it never ran and have had no effect.
  */
 #define ESCA_RING_DEAD (1U << 1)
+/* A deferred entry was bounced: make it, then ESCA_IOC_RESUME. */
+#define ESCA_RING_PAUSED (1U << 2)
 
 /* Head of the submission side: the producer's position. */
 struct esca_sq_hdr {
@@ -129,7 +131,10 @@ struct esca_sqe {
 /*
  * The module did not execute the call because it could block the consumer
  * (a blocking-mode pipe, socket or tty). res is 0; the producer must make
- * the call itself. The call has had no effect.
+ * the call itself. The call has had no effect. After bouncing a DEFERRED
+ * entry the consumer pauses the ring (ESCA_RING_PAUSED) and runs nothing
+ * past it until the producer has made the call and said ESCA_IOC_RESUME,
+ * so the thread's calls still take effect in program order.
  */
 #define ESCA_CQE_BOUNCED (1U << 0)
 
@@ -167,6 +172,7 @@ struct esca_register {
 	__u32 resv;
 };
 
+/* WAIT also returns (0) when the ring is PAUSED, and -ENXIO once DEAD. */
 struct esca_wait {
 	__u32 ring_id;
 	__u32 index; /* wait until sq_head has passed entry `index` */
@@ -179,6 +185,7 @@ struct esca_wait {
 #define ESCA_IOC_UNREGISTER _IO(ESCA_IOC_MAGIC, 3) /* arg: ring_id */
 #define ESCA_IOC_WAKE _IO(ESCA_IOC_MAGIC, 4) /* arg: ring_id */
 #define ESCA_IOC_WAIT _IOW(ESCA_IOC_MAGIC, 5, struct esca_wait)
+#define ESCA_IOC_RESUME _IO(ESCA_IOC_MAGIC, 6) /* arg: ring_id */
 
 ESCA_STATIC_ASSERT(sizeof(struct esca_sqe) == 64, "sqe is 64 bytes");
 ESCA_STATIC_ASSERT(offsetof(struct esca_sqe, args) == 8, "sqe args");

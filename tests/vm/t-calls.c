@@ -352,6 +352,40 @@ static void test_refusals(void)
 	close(p[1]);
 }
 
+/*
+ * Per-thread order holds across a bounce: a deferred write on a blocking
+ * FIFO fd (bounced, made by the library) then a synchronous write through
+ * a non-blocking fd of the same FIFO (made by the consumer) land in that
+ * order: the consumer waits for the bounced call before going on.
+ */
+static void test_bounce_order(void)
+{
+	char buf[8] = { 0 };
+	int rd, wr_block, wr_nb;
+
+	unlink("/tmp/t-calls-fifo");
+	if (mkfifo("/tmp/t-calls-fifo", 0600))
+		DIE("mkfifo: %s", strerror(errno));
+	rd = open("/tmp/t-calls-fifo", O_RDONLY | O_NONBLOCK);
+	wr_block = open("/tmp/t-calls-fifo", O_WRONLY);
+	wr_nb = open("/tmp/t-calls-fifo", O_WRONLY | O_NONBLOCK);
+	if (rd < 0 || wr_block < 0 || wr_nb < 0)
+		DIE("open fifo: %s", strerror(errno));
+	for (int i = 0; i < 20; i++) {
+		CHECK(esca_defer(SYS_write, wr_block, (long)"a", 1, 0, 0, 0) ==
+			      0,
+		      "deferred write");
+		CHECK(O6(SYS_write, wr_nb, "b", 1, 0, 0, 0) == 1, "sync write");
+		memset(buf, 0, sizeof(buf));
+		CHECK(read(rd, buf, sizeof(buf)) == 2 && !strcmp(buf, "ab"),
+		      "round %d: FIFO got '%s', want 'ab'", i, buf);
+	}
+	CHECK(esca_drain() == 0, "deferred failures");
+	close(rd);
+	close(wr_block);
+	close(wr_nb);
+}
+
 int main(void)
 {
 	long calls0;
@@ -368,6 +402,7 @@ int main(void)
 	test_sendfile();
 	test_fd_calls();
 	test_refusals();
+	test_bounce_order();
 	{
 		char key[64];
 
