@@ -22,7 +22,7 @@ int esca_refuse_seccomp(const char *what)
 {
 #ifdef CONFIG_SECCOMP
 	if (READ_ONCE(current->seccomp.mode) != SECCOMP_MODE_DISABLED) {
-		pr_notice(
+		pr_notice_ratelimited(
 			"esca: pid %d (%s): %s refused: process runs under seccomp\n",
 			task_tgid_nr(current), current->comm, what);
 		return -EPERM;

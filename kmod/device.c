@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
 /*
- * /dev/esca: open, ioctls (SETUP, REGISTER, UNREGISTER, WAKE, WAIT), mmap.
+ * /dev/esca: open, ioctls (SETUP, REGISTER, UNREGISTER, WAKE, WAIT, RESUME),
+ * mmap. Refusals a process can repeat at will are logged rate-limited.
  *
  * file->private_data is the process's context once SETUP has run. The
  * file may travel (fork, SCM_RIGHTS); everything but WAKE checks that the
@@ -51,7 +52,7 @@ static long ioc_setup(struct file *file, struct esca_setup __user *uarg)
 	if (copy_from_user(&s, uarg, sizeof(s)))
 		return -EFAULT;
 	if (s.abi_version != ESCA_ABI_VERSION) {
-		pr_notice(
+		pr_notice_ratelimited(
 			"esca: pid %d (%s): ABI version %u, module speaks %u\n",
 			task_tgid_nr(current), current->comm, s.abi_version,
 			ESCA_ABI_VERSION);
