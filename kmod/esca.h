@@ -118,6 +118,7 @@ enum {
 
 /* module.c */
 extern unsigned int esca_idle_us;
+extern bool esca_files_put_exit;
 extern struct esca_consumer *esca_consumers;
 extern unsigned int esca_nr_consumers;
 
@@ -160,6 +161,7 @@ void esca_device_exit(void);
 
 /* exec.c */
 int esca_exec_init(void);
+void esca_exec_exit(void);
 unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring);
 void esca_files_put(struct files_struct *files);
 

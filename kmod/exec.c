@@ -28,6 +28,9 @@
  * the system call table is touched.
  */
 #include <linux/kprobes.h>
+#include <linux/completion.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <linux/kthread.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -85,6 +88,7 @@ static struct esca_call esca_calls[] = {
 };
 
 static void (*esca_put_files_struct)(struct files_struct *files);
+static struct workqueue_struct *esca_put_wq; /* when it cannot be called */
 
 #define ENDBR64 0xfa1e0ff3U /* f3 0f 1e fa */
 
@@ -124,7 +128,8 @@ static int resolve_kallsyms(void)
 /*
  * With IBT enforced, a function whose ENDBR was sealed (never called
  * indirectly in the kernel) cannot be called through a pointer: refuse to
- * load rather than take a control-protection fault later.
+ * load rather than take a control-protection fault later. (The syscall
+ * entry points keep theirs: sys_call_table still lists them for tracing.)
  */
 static unsigned long resolve(const char *sym)
 {
@@ -143,14 +148,25 @@ static unsigned long resolve(const char *sym)
 
 int esca_exec_init(void)
 {
+	unsigned long put;
 	unsigned int i;
 	int ret = resolve_kallsyms();
 
 	if (ret)
 		return ret;
-	esca_put_files_struct = (void *)resolve("put_files_struct");
-	if (!esca_put_files_struct)
-		return -ENOENT;
+	/* put_files_struct is only ever called directly in the kernel, so IBT
+	 * seals it; then file tables go back through an exiting thread. */
+	put = esca_kallsyms("put_files_struct");
+	if (!esca_files_put_exit && put &&
+	    (!cpu_feature_enabled(X86_FEATURE_IBT) || starts_with_endbr(put)))
+		esca_put_files_struct = (void *)put;
+	else if (!(esca_put_wq = alloc_workqueue("esca-put", WQ_UNBOUND, 0)))
+		return -ENOMEM;
+	else
+		pr_info("esca: file tables released by exiting threads (%s)\n",
+			esca_files_put_exit ? "files_put_exit=1" :
+			put		    ? "put_files_struct sealed by IBT" :
+					      "put_files_struct not found");
 	for (i = 0; i < ARRAY_SIZE(esca_calls); i++) {
 		if (!esca_calls[i].sym)
 			continue;
@@ -161,9 +177,82 @@ int esca_exec_init(void)
 	return 0;
 }
 
+/*
+ * Releasing a file table without calling put_files_struct: a short-lived
+ * kernel thread adopts it as its own and exits, and do_exit() ->
+ * exit_files() puts it (a direct call, so IBT has no say). The thread
+ * inherited a share of kthreadd's table, which lives as long as the
+ * system: that share is dropped by hand.
+ *
+ * The thread is started from a work item on our own workqueue, never from
+ * the caller: a caller with a fatal signal pending (a thread killed while
+ * mapping its ring) cannot create threads. The work waits until the
+ * thread has left module code (kthread_stop returns at its exit_mm, before
+ * exit_files), and module unload drains the queue, so no put is lost and
+ * no module text runs after unload.
+ */
+struct files_put_req {
+	struct work_struct work;
+	struct files_struct *files;
+	struct completion adopted;
+};
+
+static int files_put_thread(void *data)
+{
+	struct files_put_req *req = data;
+	struct files_struct *old;
+
+	task_lock(current);
+	old = current->files;
+	current->files = req->files;
+	task_unlock(current);
+	if (old)
+		atomic_add_unless(&old->count, -1, 1);
+	complete(&req->adopted);
+	return 0; /* do_exit() -> exit_files() puts the table */
+}
+
+static void files_put_work(struct work_struct *work)
+{
+	struct files_put_req *req =
+		container_of(work, struct files_put_req, work);
+	struct task_struct *t;
+
+	t = kthread_create(files_put_thread, req, "esca-put");
+	if (IS_ERR(t)) {
+		pr_err_ratelimited(
+			"esca: cannot start a thread to release a file table (%ld): leaked\n",
+			PTR_ERR(t));
+	} else {
+		get_task_struct(t);
+		wake_up_process(t);
+		wait_for_completion(&req->adopted);
+		kthread_stop(t);
+		put_task_struct(t);
+	}
+	kfree(req);
+}
+
 void esca_files_put(struct files_struct *files)
 {
-	esca_put_files_struct(files);
+	struct files_put_req *req;
+
+	if (esca_put_files_struct) {
+		esca_put_files_struct(files);
+		return;
+	}
+	req = kmalloc(sizeof(*req), GFP_KERNEL | __GFP_NOFAIL);
+	req->files = files;
+	init_completion(&req->adopted);
+	INIT_WORK(&req->work, files_put_work);
+	queue_work(esca_put_wq, &req->work);
+}
+
+void esca_exec_exit(void)
+{
+	if (esca_put_wq)
+		destroy_workqueue(esca_put_wq); /* drains pending puts */
+	esca_put_wq = NULL;
 }
 
 /*

@@ -10,6 +10,8 @@
  *   idle_us=N    how long a consumer spins without finding work before it
  *                sets NEED_WAKEUP and sleeps (default 1000; writable in
  *                /sys/module/esca/parameters/idle_us).
+ *   files_put_exit=1  release file tables through short-lived threads, as
+ *                is done anyway when IBT seals put_files_struct (for tests).
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -25,6 +27,12 @@ module_param(cores, charp, 0444);
 MODULE_PARM_DESC(
 	cores,
 	"CPU list for consumer threads, e.g. 1 or 2,3 or 2-5 (default: last online CPU)");
+
+bool esca_files_put_exit;
+module_param_named(files_put_exit, esca_files_put_exit, bool, 0444);
+MODULE_PARM_DESC(
+	files_put_exit,
+	"release file tables through exiting threads (automatic when IBT seals put_files_struct)");
 
 unsigned int esca_idle_us = 1000;
 module_param_named(idle_us, esca_idle_us, uint, 0644);
@@ -129,10 +137,10 @@ static int __init esca_init(void)
 
 	ret = esca_exec_init();
 	if (ret)
-		goto out;
+		goto out_exec;
 	ret = esca_consumers_start(mask);
 	if (ret)
-		goto out;
+		goto out_exec;
 	ret = esca_stats_init();
 	if (ret)
 		goto out_consumers;
@@ -148,6 +156,8 @@ out_stats:
 	esca_stats_exit();
 out_consumers:
 	esca_consumers_stop();
+out_exec:
+	esca_exec_exit();
 out:
 	free_cpumask_var(mask);
 	return ret;
@@ -162,7 +172,8 @@ static void __exit esca_exit(void)
 {
 	esca_device_exit();
 	esca_stats_exit();
-	esca_consumers_stop();
+	esca_consumers_stop(); /* retires the last rings: may queue puts */
+	esca_exec_exit();
 	pr_info("esca: unloaded\n");
 }
 

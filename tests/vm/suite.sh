@@ -70,6 +70,7 @@ run threads $T/t-threads
 run threads-2consumers sh $T/t-2consumers.sh
 run churn $T/t-churn
 run lifecycle $T/t-lifecycle
+run files-put-exit sh $T/t-putexit.sh
 run rmmod sh $T/t-rmmod.sh
 echo "esca-test-start final" > /dev/kmsg
 if final_checks > /tmp/out.final 2>&1 && kernel_log_clean final; then
