@@ -26,11 +26,26 @@ static void rings_set_flag(struct esca_consumer *c, u32 flag, bool on)
 {
 	struct esca_ring *ring;
 
-	list_for_each_entry(ring, &c->rings, node) {
-		u32 f = READ_ONCE(ring->cq->flags);
+	list_for_each_entry(ring, &c->rings, node)
+		esca_ring_flags(ring, on ? flag : 0, on ? 0 : flag);
+}
 
-		WRITE_ONCE(ring->cq->flags, on ? f | flag : f & ~flag);
-	}
+/*
+ * Unlink, retire and release a dead ring. Called with c->lock held, which
+ * it drops: putting the file table may close every file of a process.
+ */
+static void consumer_drop(struct esca_consumer *c, struct esca_ring *ring)
+	__releases(&c->lock)
+{
+	struct files_struct *files;
+
+	list_del(&ring->node);
+	c->nr_rings--;
+	files = esca_ring_retire(ring);
+	spin_unlock(&c->lock);
+	if (files)
+		esca_files_put(files);
+	esca_ring_put(ring); /* the consumer list's ref */
 }
 
 static bool consumer_has_work(struct esca_consumer *c)
@@ -87,9 +102,6 @@ static unsigned int consumer_pass(struct esca_consumer *c)
 	spin_unlock(&c->lock);
 
 	while (ring) {
-		struct files_struct *files = NULL;
-		bool drop;
-
 		if (!esca_ring_dead(ring))
 			done += esca_ring_run(c, ring);
 
@@ -97,18 +109,10 @@ static unsigned int consumer_pass(struct esca_consumer *c)
 		next = list_is_last(&ring->node, &c->rings) ?
 			       NULL :
 			       list_next_entry(ring, node);
-		drop = esca_ring_dead(ring);
-		if (drop) {
-			list_del(&ring->node);
-			c->nr_rings--;
-			files = esca_ring_retire(ring);
-		}
-		spin_unlock(&c->lock);
-		if (drop) {
-			if (files)
-				esca_files_put(files);
-			esca_ring_put(ring); /* the consumer list's ref */
-		}
+		if (esca_ring_dead(ring))
+			consumer_drop(c, ring);
+		else
+			spin_unlock(&c->lock);
 		ring = next;
 	}
 	return done;
@@ -141,16 +145,8 @@ static int consumer_loop(void *data)
 		struct esca_ring *ring =
 			list_first_entry(&c->rings, struct esca_ring, node);
 
-		struct files_struct *files;
-
-		list_del(&ring->node);
-		c->nr_rings--;
-		files = esca_ring_retire(ring);
-		spin_unlock(&c->lock);
 		esca_ring_kill(ring);
-		if (files)
-			esca_files_put(files);
-		esca_ring_put(ring);
+		consumer_drop(c, ring);
 		spin_lock(&c->lock);
 	}
 	spin_unlock(&c->lock);
@@ -233,7 +229,7 @@ void esca_consumer_add_ring(struct esca_consumer *c, struct esca_ring *ring)
 	ring->consumer = c;
 	/* A sleeping consumer must be woken by this ring's producer too. */
 	if (c->sleeping)
-		ring->cq->flags |= ESCA_RING_NEED_WAKEUP;
+		esca_ring_flags(ring, ESCA_RING_NEED_WAKEUP, 0);
 	list_add_tail(&ring->node, &c->rings);
 	c->nr_rings++;
 	spin_unlock(&c->lock);
@@ -246,8 +242,7 @@ void esca_ring_resume(struct esca_ring *ring)
 
 	spin_lock(&c->lock);
 	WRITE_ONCE(ring->paused, false);
-	WRITE_ONCE(ring->cq->flags,
-		   READ_ONCE(ring->cq->flags) & ~ESCA_RING_PAUSED);
+	esca_ring_flags(ring, 0, ESCA_RING_PAUSED);
 	spin_unlock(&c->lock);
 	esca_consumer_wake(c);
 }

@@ -136,6 +136,16 @@ void esca_ring_get(struct esca_ring *ring);
 void esca_ring_put(struct esca_ring *ring);
 void esca_ring_kill(struct esca_ring *ring);
 struct files_struct *esca_ring_retire(struct esca_ring *ring);
+/*
+ * Update the ring's user-visible flags. Every writer holds the serving
+ * consumer's lock, so the read-modify-write cannot lose an update.
+ */
+static inline void esca_ring_flags(struct esca_ring *ring, u32 set, u32 clear)
+{
+	WRITE_ONCE(ring->cq->flags,
+		   (READ_ONCE(ring->cq->flags) | set) & ~clear);
+}
+
 static inline bool esca_ring_dead(const struct esca_ring *ring)
 {
 	return test_bit(ESCA_RING_S_DEAD, &ring->state);

@@ -154,19 +154,23 @@ int esca_exec_init(void)
 
 	if (ret)
 		return ret;
-	/* put_files_struct is only ever called directly in the kernel, so IBT
-	 * seals it; then file tables go back through an exiting thread. */
+	/*
+	 * put_files_struct is only ever called directly in the kernel, so IBT
+	 * seals it; then file tables go back through an exiting thread.
+	 */
 	put = esca_kallsyms("put_files_struct");
 	if (!esca_files_put_exit && put &&
-	    (!cpu_feature_enabled(X86_FEATURE_IBT) || starts_with_endbr(put)))
+	    (!cpu_feature_enabled(X86_FEATURE_IBT) || starts_with_endbr(put))) {
 		esca_put_files_struct = (void *)put;
-	else if (!(esca_put_wq = alloc_workqueue("esca-put", WQ_UNBOUND, 0)))
-		return -ENOMEM;
-	else
+	} else {
+		esca_put_wq = alloc_workqueue("esca-put", WQ_UNBOUND, 0);
+		if (!esca_put_wq)
+			return -ENOMEM;
 		pr_info("esca: file tables released by exiting threads (%s)\n",
 			esca_files_put_exit ? "files_put_exit=1" :
 			put		    ? "put_files_struct sealed by IBT" :
 					      "put_files_struct not found");
+	}
 	for (i = 0; i < ARRAY_SIZE(esca_calls); i++) {
 		if (!esca_calls[i].sym)
 			continue;
@@ -384,6 +388,7 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 		struct esca_cqe *cqe = &ring->cqes[head & ring->mask];
 		struct esca_sqe sqe;
 		u32 cflags = 0;
+		bool pause;
 		long res;
 		int k;
 
@@ -407,17 +412,17 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 		 * A deferred entry bounced: later ones must wait until the
 		 * producer has made it (ordering), so pause before publishing.
 		 */
-		if ((cflags & ESCA_CQE_BOUNCED) &&
-		    (sqe.flags & ESCA_SQE_DEFERRED)) {
+		pause = (cflags & ESCA_CQE_BOUNCED) &&
+			(sqe.flags & ESCA_SQE_DEFERRED);
+		if (pause) {
 			spin_lock(&c->lock);
 			WRITE_ONCE(ring->paused, true);
-			WRITE_ONCE(ring->cq->flags, READ_ONCE(ring->cq->flags) |
-							    ESCA_RING_PAUSED);
+			esca_ring_flags(ring, ESCA_RING_PAUSED, 0);
 			spin_unlock(&c->lock);
 		}
 		/* C, matches D: the CQE is written before the head passes it */
 		smp_store_release(&ring->cq->sq_head, head + 1);
-		if (READ_ONCE(ring->paused)) {
+		if (pause) {
 			n = i + 1;
 			break;
 		}

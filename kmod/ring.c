@@ -106,8 +106,7 @@ struct files_struct *esca_ring_retire(struct esca_ring *ring)
 	struct files_struct *files = ring->files;
 
 	ring->files = NULL; /* the caller puts it, outside c->lock */
-	WRITE_ONCE(ring->cq->flags,
-		   READ_ONCE(ring->cq->flags) | ESCA_RING_DEAD);
+	esca_ring_flags(ring, ESCA_RING_DEAD, 0);
 	set_bit(ESCA_RING_S_DROPPED, &ring->state);
 	wake_up_all(&ring->cq_wait);
 	return files;

@@ -399,8 +399,9 @@ static bool make_room(struct esca_thread *t)
 {
 	uint32_t oldest;
 
-	if (!esca_pring_full(&t->ring) &&
-	    t->ring.tail - t->reaped < t->ring.entries)
+	/* reaped never passes the consumer's head, so this also means the
+	 * slot is free in the ring */
+	if (t->ring.tail - t->reaped < t->ring.entries)
 		return true;
 	oldest = t->ring.tail - t->ring.entries;
 	if (!wait_done(t, oldest))
