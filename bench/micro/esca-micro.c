@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	pc = trapcount_open();
+	pc = trapcount_open(cpu);
 	if (pc < 0)
 		fprintf(stderr, "esca-micro: trap counting unavailable: %s\n",
 			strerror(-pc));

@@ -44,13 +44,13 @@ int main(void)
 {
 	static const char rec[64] = "esca no-trap record";
 	long direct, offloaded, wakeups, old_idle;
-	int fd, pc, i;
+	int fd, pc, i, cpu;
 
 	/* Generous spin so a slow (emulated) round trip never sleeps. */
 	setenv("ESCA_SPIN_US", "200000", 1);
 	t_need_offload();
+	cpu = esca_thread_cpu() == 0 ? 1 : 0;
 	{
-		int cpu = esca_thread_cpu() == 0 ? 1 : 0;
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
@@ -63,7 +63,7 @@ int main(void)
 	fd = open("/tmp/t-notrap", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		DIE("open: %s", strerror(errno));
-	pc = trapcount_open();
+	pc = trapcount_open(cpu);
 	if (pc < 0) {
 		printf("skip: perf_event_open(raw_syscalls:sys_enter): %s\n",
 		       strerror(-pc));
