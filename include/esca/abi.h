@@ -27,8 +27,10 @@
  * slot once sq_head has passed it and it has read the CQE it wants.
  *
  * Who writes what:
- *   sq_tail, sqes   producer only (submission side)
- *   sq_head, flags  consumer only (completion side, their own cache line)
+ *   sq_tail, sqes,  producer only (submission side)
+ *   resume
+ *   sq_head, flags, consumer only (completion side, their own cache line)
+ *   dead_reason
  *   cqes            consumer only
  *   geometry        kernel, once, before the ring is visible
  * The kernel keeps private copies of head and geometry and never trusts the
@@ -42,6 +44,9 @@
  *                                        write cqe[i]
  *   D: load-acquire sq_head          <- C: store-release sq_head = i+1
  *      then read cqe[i]
+ *
+ *   Resume after a bounced deferred entry (ESCA_RING_PAUSED):
+ *   G: store-release resume = i+1   ->  H: load-acquire resume, run on
  *
  *   Sleep/wake (Dekker pair, both sides need a full barrier):
  *   producer: A, then E: smp_mb, then read flags & NEED_WAKEUP -> ioctl WAKE
@@ -64,7 +69,7 @@
 #define ESCA_STATIC_ASSERT(c, m) _Static_assert(c, m)
 #endif
 
-#define ESCA_ABI_VERSION 1U
+#define ESCA_ABI_VERSION 2U
 #define ESCA_DEVICE_PATH "/dev/esca"
 
 /* Ring geometry limits; entries must be a power of two. */
@@ -90,13 +95,28 @@
  * final; entries at or past it never ran and have had no effect.
  */
 #define ESCA_RING_DEAD (1U << 1)
-/* A deferred entry was bounced: make it, then ESCA_IOC_RESUME. */
+/*
+ * A deferred entry was bounced: the producer makes it itself, then
+ * store-releases resume = its index + 1 (G, matches H); the consumer runs
+ * nothing past it until then.
+ */
 #define ESCA_RING_PAUSED (1U << 2)
 
-/* Head of the submission side: the producer's position. */
+/* esca_cq_hdr.dead_reason: why the ring died (set before DEAD shows). */
+#define ESCA_DEAD_CLOSED 1U /* unregistered, unmapped, or /dev/esca closed */
+#define ESCA_DEAD_PROTOCOL 2U /* the producer broke the protocol (tail) */
+#define ESCA_DEAD_EXITED 3U /* the registering thread exited */
+#define ESCA_DEAD_IDENTITY 4U /* its creds, mm or file table changed (exec) */
+#define ESCA_DEAD_SECCOMP 5U /* a thread of the process is under seccomp */
+#define ESCA_DEAD_STALLED 6U /* a call overran call_timeout_ms */
+#define ESCA_DEAD_OFFLINE 7U /* its consumer's CPU went offline, none left */
+#define ESCA_DEAD_PROCESS 8U /* the process's address space is gone */
+
+/* Head of the submission side: the producer's positions. */
 struct esca_sq_hdr {
 	__u32 sq_tail;
-	__u32 resv[15];
+	__u32 resume; /* index + 1 of the bounced deferred entry made */
+	__u32 resv[14];
 };
 
 /* Head of the completion side (read-only to user space). */
@@ -104,7 +124,8 @@ struct esca_cq_hdr {
 	/* cache line 0: consumer-owned */
 	__u32 sq_head;
 	__u32 flags;
-	__u32 resv0[14];
+	__u32 dead_reason; /* ESCA_DEAD_*, final once ESCA_RING_DEAD shows */
+	__u32 resv0[13];
 	/* cache line 1: geometry, written once by the kernel */
 	__u32 entries;
 	__u32 mask;
@@ -130,11 +151,12 @@ struct esca_sqe {
 /* esca_cqe.flags */
 /*
  * The module did not execute the call because it could block the consumer
- * (a blocking-mode pipe, socket or tty). res is 0; the producer must make
- * the call itself. The call has had no effect. After bouncing a DEFERRED
- * entry the consumer pauses the ring (ESCA_RING_PAUSED) and runs nothing
- * past it until the producer has made the call and said ESCA_IOC_RESUME,
- * so the thread's calls still take effect in program order.
+ * or needs something of the caller's that it does not borrow: see the
+ * audit in kmod/exec.c). res is 0; the producer must make the call itself.
+ * The call has had no effect. After bouncing a DEFERRED entry the consumer
+ * pauses the ring (ESCA_RING_PAUSED) and runs nothing past it until the
+ * producer has made the call and stored sq_hdr.resume, so the thread's
+ * calls still take effect in program order.
  */
 #define ESCA_CQE_BOUNCED (1U << 0)
 
@@ -185,7 +207,7 @@ struct esca_wait {
 #define ESCA_IOC_UNREGISTER _IO(ESCA_IOC_MAGIC, 3) /* arg: ring_id */
 #define ESCA_IOC_WAKE _IO(ESCA_IOC_MAGIC, 4) /* arg: ring_id */
 #define ESCA_IOC_WAIT _IOW(ESCA_IOC_MAGIC, 5, struct esca_wait)
-#define ESCA_IOC_RESUME _IO(ESCA_IOC_MAGIC, 6) /* arg: ring_id */
+/* 6 was ESCA_IOC_RESUME in ABI 1: now sq_hdr.resume, no system call. */
 
 ESCA_STATIC_ASSERT(sizeof(struct esca_sqe) == 64, "sqe is 64 bytes");
 ESCA_STATIC_ASSERT(offsetof(struct esca_sqe, args) == 8, "sqe args");
@@ -196,6 +218,8 @@ ESCA_STATIC_ASSERT(sizeof(struct esca_sq_hdr) == ESCA_CACHELINE,
 ESCA_STATIC_ASSERT(sizeof(struct esca_cq_hdr) == 2 * ESCA_CACHELINE,
 		   "completion header is two cache lines");
 ESCA_STATIC_ASSERT(offsetof(struct esca_cq_hdr, sq_head) == 0, "head");
+ESCA_STATIC_ASSERT(offsetof(struct esca_cq_hdr, dead_reason) == 8, "reason");
+ESCA_STATIC_ASSERT(offsetof(struct esca_sq_hdr, resume) == 4, "resume");
 ESCA_STATIC_ASSERT(offsetof(struct esca_cq_hdr, entries) == ESCA_CACHELINE,
 		   "geometry on its own cache line");
 ESCA_STATIC_ASSERT(sizeof(struct esca_sq_hdr) <= ESCA_SQES_OFFSET,
