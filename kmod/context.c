@@ -111,11 +111,18 @@ static void ctx_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 		esca_ring_kill(ring, ESCA_DEAD_PROCESS);
 	}
 	mutex_unlock(&ctx->lock);
-	/* A batch that started before the kill may still be finishing. */
-	xa_for_each(&ctx->rings, id, ring)
-		wait_event_timeout(ring->cq_wait,
-				   !test_bit(ESCA_RING_S_RUNNING, &ring->state),
-				   ESCA_DRAIN_MAX);
+	/*
+	 * A batch that started before the kill may still be finishing, on
+	 * any ring of ours (an unregistered one too): the memory must stay
+	 * until it has, however long a stuck call takes (a direct call
+	 * stuck there would hold the exit back just the same).
+	 */
+	smp_mb__after_atomic(); /* the kills before the count, see ring_run */
+	while (!wait_event_timeout(ctx->drain_wq, !atomic_read(&ctx->running),
+				   ESCA_DRAIN_MAX))
+		pr_notice_ratelimited(
+			"esca: pid %d: exit waits for a call still running\n",
+			ctx->tgid);
 }
 
 static const struct mmu_notifier_ops esca_mn_ops = {
@@ -138,6 +145,7 @@ struct esca_ctx *esca_ctx_create(u32 entries)
 	}
 	kref_init(&ctx->ref);
 	mutex_init(&ctx->lock);
+	init_waitqueue_head(&ctx->drain_wq);
 	xa_init_flags(&ctx->rings, XA_FLAGS_ALLOC);
 	ctx->entries = entries;
 	ctx->tgid = task_tgid_nr(current);

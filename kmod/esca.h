@@ -7,9 +7,11 @@
  *   esca_ctx   one per process (per mm). Refs: the /dev/esca file, and
  *              one per ring. Holds mmgrab(mm) and an MMU notifier on it,
  *              whose ->release (the address space is about to be torn
- *              down: exit, exec, kill) drains the process's rings. The
- *              consumer takes mmget_not_zero() only while it executes a
- *              batch, so it never keeps a dead process's memory alive.
+ *              down: exit, exec, kill) drains the process's rings and
+ *              waits for every batch in flight. That is what keeps the
+ *              address space intact under a batch: a worker takes no
+ *              mm_users (an exiting process's last mmput must be its own,
+ *              so its queue is run before it is reaped), only mmgrab.
  *              Freed through a work item (unregistering the notifier
  *              sleeps) after an RCU grace period.
  *   esca_ring  one per registered thread. Refs: the ctx's ring table
@@ -115,6 +117,8 @@ struct esca_ctx {
 	struct xarray rings; /* ring_id -> ring, holds a ring ref */
 	bool dead;
 	bool draining; /* the mm is being torn down: run what is queued */
+	atomic_t running; /* batches in flight on its rings */
+	wait_queue_head_t drain_wq; /* running reached 0 */
 
 	struct esca_ctx_share *share; /* [esca_nr_consumers], worker-owned */
 

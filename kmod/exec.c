@@ -3,10 +3,11 @@
  * Call execution: run a ring's entries as the submitting thread would.
  *
  * Borrowed identity, the rules (read before adding a call):
- *  - mm: kthread_use_mm(ctx->mm) under mmget_not_zero() for one batch, so
- *    user pointers are the process's own and bad ones give -EFAULT from
- *    the call itself. While the mm is being torn down (ctx->draining) the
- *    MMU notifier holds exit_mmap back and the batch runs without mm_users.
+ *  - mm: kthread_use_mm(ctx->mm) for one batch, so user pointers are the
+ *    process's own and bad ones give -EFAULT from the call itself. No
+ *    mm_users is taken: the MMU notifier's release (context.c) waits for
+ *    every batch in flight before the address space may go, and no batch
+ *    starts on a ring it killed.
  *  - files: current->files is swapped to the ring's referenced table (the
  *    registering thread's) for the batch; fd numbers resolve there only.
  *  - creds: the snapshot taken at REGISTER, never the thread's current
@@ -553,7 +554,7 @@ static int ring_check(struct esca_ring *ring)
 		/* Without the exit probe, tell the two exits apart here. */
 		if (!esca_exit_probe_on() &&
 		    !(READ_ONCE(sig->flags) & SIGNAL_GROUP_EXIT) &&
-		    !READ_ONCE(sig->group_exec_task))
+		    !READ_ONCE(sig->group_exec_task) && atomic_read(&sig->live))
 			return ESCA_DEAD_EXITED;
 		return RING_SKIP;
 	}
@@ -606,11 +607,13 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	struct esca_batch b;
 	u32 head, tail, n = 0, i;
 	u64 errors = 0, bounced = 0;
-	bool draining;
 	int verdict;
 
 	if (test_and_set_bit_lock(ESCA_RING_S_RUNNING, &ring->state))
 		return 0;
+	atomic_inc(&ctx->running);
+	/* Count before the dead check; the drain kills, then reads it. */
+	smp_mb__after_atomic();
 	if (esca_ring_dead(ring))
 		goto out;
 	files = esca_ring_files(ring);
@@ -645,10 +648,6 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		esca_ring_kill(ring, verdict);
 		goto out;
 	}
-	draining = READ_ONCE(ctx->draining);
-	/* Exiting and not yet draining: the drain comes, wait for it. */
-	if (!draining && !mmget_not_zero(ctx->mm))
-		goto out;
 	n = min_t(u32, tail - head, budget);
 	b.fsize_limited = task_rlimit(ring->task, RLIMIT_FSIZE) !=
 			  RLIM_INFINITY;
@@ -721,9 +720,6 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	revert_creds(old_cred);
 	swap_files(old_files);
 	kthread_unuse_mm(ctx->mm);
-	/* Never run the process's final __mmput (exit_mmap) on this core. */
-	if (!draining)
-		mmput_async(ctx->mm);
 
 	c->calls += n;
 	c->batches++;
@@ -736,6 +732,8 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		atomic64_add(bounced, &ctx->bounced);
 out:
 	clear_bit_unlock(ESCA_RING_S_RUNNING, &ring->state);
+	if (atomic_dec_and_test(&ctx->running))
+		wake_up_all(&ctx->drain_wq);
 	if (wq_has_sleeper(&ring->cq_wait)) /* also for a pause, the drain */
 		wake_up_all(&ring->cq_wait);
 	return n;

@@ -127,8 +127,10 @@ static DEFINE_SPINLOCK(esca_task_rings_lock);
 static void exit_probe(void *data, struct task_struct *p)
 {
 	struct signal_struct *sig = p->signal;
+	/* exit_group of a lone thread sets no flag: it is the last one */
 	bool group = (READ_ONCE(sig->flags) & SIGNAL_GROUP_EXIT) ||
-		     READ_ONCE(sig->group_exec_task);
+		     READ_ONCE(sig->group_exec_task) ||
+		     !atomic_read(&sig->live);
 	struct esca_ring *ring;
 
 	rcu_read_lock();
