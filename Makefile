@@ -60,7 +60,7 @@ $(B)/vmtests/%: tests/vm/%.c tests/vm/t.h tests/vm/perfcount.h $(B)/lib/libesca.
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
 
-$(B)/unit/%: tests/unit/%.c $(LIB_HDR) tests/unit/unit.h
+$(B)/unit/%: tests/unit/%.c $(LIB_HDR) $(LIB_SRC) tests/unit/unit.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LDFLAGS)
 

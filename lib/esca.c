@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * libesca: process setup, lazy per-thread rings, synchronous and deferred
- * calls. Every system call made here goes through esca_direct(), so errno
- * is never touched.
+ * calls. Every system call made here goes through sys(), so errno is never
+ * touched.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,7 +22,29 @@
 #include "esca/esca.h"
 #include "ring.h"
 
+/*
+ * sys(): every system call this file makes. esca_direct() in the library;
+ * a unit test (tests/unit/test-lib.c) includes this file with
+ * ESCA_SYSCALL_HOOK naming its simulated module instead, which takes the
+ * same arguments and passes what it does not simulate to esca_direct().
+ */
+#ifdef ESCA_SYSCALL_HOOK
+static long ESCA_SYSCALL_HOOK(long nr, long a0, long a1, long a2, long a3,
+			      long a4, long a5);
+#define sys ESCA_SYSCALL_HOOK
+#else
+#define sys esca_direct
+#endif
+
+/*
+ * T_NONE: no ring yet (or one that died of an identity change: the next
+ * call registers again); T_READY: ring mapped; T_DIRECT: calls go direct
+ * for good (no module, registration failed, or the ring died otherwise).
+ */
 enum { T_NONE, T_READY, T_DIRECT };
+
+/* Re-registrations per thread after ESCA_DEAD_IDENTITY, then direct. */
+#define ESCA_MAX_REREGISTER 8
 
 struct esca_thread {
 	struct esca_pring ring;
@@ -32,17 +56,26 @@ struct esca_thread {
 	long deferred_failed; /* since the last drain */
 	int cpu;
 	int state;
+	int reregistered; /* after ESCA_DEAD_IDENTITY */
 };
 
 static __thread struct esca_thread t_self;
 
+/*
+ * g_state is decided once per process under g_lock, then only read, with
+ * no lock: with the module absent, calls must not serialise on a mutex.
+ * g_fd and g_init_err are written before g_state (release/acquire).
+ */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_state; /* 0: not tried, 1: on, -1: off */
+static int g_init_err; /* esca_init()'s result once g_state is -1 */
 static int g_fd = -1;
 static long g_spin_ns = 50000;
 static uint64_t g_spin_ticks; /* g_spin_ns in TSC ticks */
 static pthread_key_t g_key;
 static bool g_key_made;
+static bool g_atfork_made;
+static unsigned int g_said; /* SAY_* lines printed by this process */
 
 long esca_direct(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
@@ -61,7 +94,7 @@ long esca_direct(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 
 static long direct_args(uint32_t nr, const __u64 a[6])
 {
-	return esca_direct(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	return sys(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -78,9 +111,24 @@ static void say(const char *fmt, ...)
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		esca_direct(SYS_write, 2, (long)buf,
-			    n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1, 0,
-			    0, 0);
+		sys(SYS_write, 2, (long)buf,
+		    n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1, 0, 0, 0);
+}
+
+/* Lines printed at most once per process, whichever thread hits them. */
+enum {
+	SAY_DQUOT = 1 << 0,
+	SAY_REG_PERM = 1 << 1,
+	SAY_REG_OTHER = 1 << 2,
+	SAY_MAP_PERM = 1 << 3,
+	SAY_MAP_NOMEM = 1 << 4,
+	SAY_MAP_OTHER = 1 << 5,
+	SAY_DEAD = 1 << 6, /* shifted left by the ESCA_DEAD_* reason */
+};
+
+static bool first_time(unsigned int what)
+{
+	return !(__atomic_fetch_or(&g_said, what, __ATOMIC_RELAXED) & what);
 }
 
 static uint64_t now_ns(void)
@@ -122,13 +170,32 @@ static void thread_destructor(void *arg)
 	esca_thread_exit();
 }
 
-/* fork: the child has no ring mapping (VM_DONTCOPY) and no context. */
+static void drain_self(void);
+
+/*
+ * fork, in the parent: this thread's deferred calls take effect before the
+ * child starts, as they would have had they been made directly. (Other
+ * threads' queues are theirs to drain.) Failures stay counted for the
+ * thread's next esca_drain().
+ */
+static void atfork_prepare(void)
+{
+	drain_self();
+}
+
+/*
+ * fork, in the child: no ring mapping (VM_DONTCOPY) and no context; the
+ * parent's ring is never touched, its pointers are forgotten here. The
+ * child sets itself up again on its first call.
+ */
 static void atfork_child(void)
 {
 	if (g_fd >= 0)
-		esca_direct(SYS_close, g_fd, 0, 0, 0, 0, 0);
+		sys(SYS_close, g_fd, 0, 0, 0, 0, 0);
 	g_fd = -1;
-	g_state = 0;
+	g_init_err = 0;
+	g_said = 0;
+	__atomic_store_n(&g_state, 0, __ATOMIC_RELAXED);
 	memset(&t_self, 0, sizeof(t_self));
 	pthread_mutex_init(&g_lock, NULL);
 }
@@ -142,109 +209,181 @@ static const char *open_reason(long err)
 		return "module not loaded";
 	case -EACCES:
 	case -EPERM:
-		return "permission denied";
+		return "permission denied (see /dev/esca's owner/mode: esca.ko dev_uid/dev_gid/dev_mode)";
 	default:
 		return strerror((int)-err);
 	}
 }
 
-int esca_init(void)
+/*
+ * An environment setting: a whole decimal number in [lo, hi] (and a power
+ * of two if @pow2), else one line naming it and @def. Unset or empty: @def.
+ */
+static long env_number(const char *name, long lo, long hi, bool pow2, long def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (!errno && *end == '\0' && n >= lo && n <= hi &&
+	    (!pow2 || !(n & (n - 1))))
+		return n;
+	if (pow2)
+		say("esca: ignoring %s=%.32s (want a power of two, %ld-%ld); using %ld\n",
+		    name, v, lo, hi, def);
+	else
+		say("esca: ignoring %s=%.32s (want a whole number, %ld-%ld); using %ld\n",
+		    name, v, lo, hi, def);
+	return def;
+}
+
+/* Decide, once: store the result, then publish g_state (release). */
+static int init_locked(void)
 {
 	struct esca_setup s = { .abi_version = ESCA_ABI_VERSION };
-	const char *spin, *entries;
+	int saved_errno = errno;
 	long fd, ret;
 
-	pthread_mutex_lock(&g_lock);
-	if (g_state) {
-		ret = g_state > 0 ? 0 : -ENODEV;
-		goto out;
-	}
-	g_state = -1;
-	if (!g_key_made) {
-		if (pthread_key_create(&g_key, thread_destructor) == 0)
-			g_key_made = true;
-		pthread_atfork(NULL, NULL, atfork_child);
-	}
-	spin = getenv("ESCA_SPIN_US");
-	if (spin && *spin)
-		g_spin_ns = strtol(spin, NULL, 10) * 1000;
+	if (!g_key_made && pthread_key_create(&g_key, thread_destructor) == 0)
+		g_key_made = true;
+	if (!g_atfork_made &&
+	    pthread_atfork(atfork_prepare, NULL, atfork_child) == 0)
+		g_atfork_made = true;
+	g_spin_ns = env_number("ESCA_SPIN_US", 0, 1000000, false, 50) * 1000;
 	calibrate_spin();
-	entries = getenv("ESCA_ENTRIES");
-	if (entries && *entries)
-		s.entries = (uint32_t)strtoul(entries, NULL, 10);
+	s.entries = (uint32_t)env_number("ESCA_ENTRIES", ESCA_ENTRIES_MIN,
+					 ESCA_ENTRIES_MAX, true,
+					 ESCA_ENTRIES_DEFAULT);
+	errno = saved_errno; /* strtol's, not the program's */
 
-	fd = esca_direct(SYS_openat, AT_FDCWD, (long)ESCA_DEVICE_PATH,
-			 O_RDWR | O_CLOEXEC, 0, 0, 0);
+	fd = sys(SYS_openat, AT_FDCWD, (long)ESCA_DEVICE_PATH,
+		 O_RDWR | O_CLOEXEC, 0, 0, 0);
 	if (fd < 0) {
 		say("esca: cannot open %s: %s; calls go direct\n",
 		    ESCA_DEVICE_PATH, open_reason(fd));
-		ret = fd;
-		goto out;
+		return (int)fd;
 	}
-	ret = esca_direct(SYS_ioctl, fd, ESCA_IOC_SETUP, (long)&s, 0, 0, 0);
+	ret = sys(SYS_ioctl, fd, ESCA_IOC_SETUP, (long)&s, 0, 0, 0);
 	if (ret < 0) {
 		if (ret == -EPERM)
-			say("esca: module refused this process (seccomp filter); calls go direct\n");
+			say("esca: module refused this process (under seccomp or audit); calls go direct\n");
 		else if (ret == -EPROTO)
 			say("esca: module speaks another ABI than %u; calls go direct\n",
 			    ESCA_ABI_VERSION);
 		else
 			say("esca: setup failed: %s; calls go direct\n",
 			    strerror((int)-ret));
-		esca_direct(SYS_close, fd, 0, 0, 0, 0, 0);
-		goto out;
+		sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		return (int)ret;
 	}
 	g_fd = (int)fd;
-	g_state = 1;
-	ret = 0;
-out:
-	pthread_mutex_unlock(&g_lock);
-	return (int)ret;
+	return 0;
 }
 
-static void *map_side(uint64_t offset, size_t size, int prot)
+int esca_init(void)
 {
-	void *p = (void *)esca_direct(SYS_mmap, 0, (long)size, prot, MAP_SHARED,
-				      g_fd, (long)offset);
+	int state = __atomic_load_n(&g_state, __ATOMIC_ACQUIRE);
+	int ret;
 
-	return (unsigned long)p >= (unsigned long)-4095 ? NULL : p;
+	if (state) /* decided: no lock */
+		return state > 0 ? 0 : g_init_err;
+	pthread_mutex_lock(&g_lock);
+	state = __atomic_load_n(&g_state, __ATOMIC_RELAXED);
+	if (!state) {
+		ret = init_locked();
+		g_init_err = ret;
+		state = ret ? -1 : 1;
+		__atomic_store_n(&g_state, state, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&g_lock);
+	return state > 0 ? 0 : g_init_err;
+}
+
+/* Returns the mapping, or NULL with -errno in *err. */
+static void *map_side(uint64_t offset, size_t size, int prot, long *err)
+{
+	long p = sys(SYS_mmap, 0, (long)size, prot, MAP_SHARED, g_fd,
+		     (long)offset);
+
+	if ((unsigned long)p >= (unsigned long)-4095) {
+		if (!*err)
+			*err = p;
+		return NULL;
+	}
+	return (void *)p;
 }
 
 static void unmap_ring(struct esca_thread *t)
 {
 	if (t->sq_map)
-		esca_direct(SYS_munmap, (long)t->sq_map, (long)t->sq_size, 0, 0,
-			    0, 0);
+		sys(SYS_munmap, (long)t->sq_map, (long)t->sq_size, 0, 0, 0, 0);
 	if (t->cq_map)
-		esca_direct(SYS_munmap, (long)t->cq_map, (long)t->cq_size, 0, 0,
-			    0, 0);
+		sys(SYS_munmap, (long)t->cq_map, (long)t->cq_size, 0, 0, 0, 0);
 	t->sq_map = t->cq_map = NULL;
+}
+
+/* One line per kind of failure per process, not per thread. */
+static void register_failed(long err)
+{
+	if (err == -EDQUOT) {
+		if (first_time(SAY_DQUOT))
+			say("esca: ring memory cap for this user reached (esca.ko user_ring_kb); this thread's calls go direct\n");
+	} else if (err == -EPERM) {
+		if (first_time(SAY_REG_PERM))
+			say("esca: module refused this thread (process under seccomp or audit); its calls go direct\n");
+	} else if (first_time(SAY_REG_OTHER)) {
+		say("esca: cannot register this thread: %s; its calls go direct\n",
+		    strerror((int)-err));
+	}
+}
+
+static void map_failed(long err)
+{
+	if (err == -EPERM) {
+		if (first_time(SAY_MAP_PERM))
+			say("esca: module refused to map this thread's ring (EPERM); this thread's calls go direct\n");
+	} else if (err == -ENOMEM) {
+		if (first_time(SAY_MAP_NOMEM))
+			say("esca: no memory to map this thread's ring (memory cgroup limit?); this thread's calls go direct\n");
+	} else if (first_time(SAY_MAP_OTHER)) {
+		say("esca: cannot map this thread's ring: %s; its calls go direct\n",
+		    strerror((int)-err));
+	}
 }
 
 static struct esca_thread *thread_ring(void)
 {
 	struct esca_thread *t = &t_self;
 	struct esca_register r;
-	long ret;
+	long ret, err = 0;
 
 	if (t->state == T_READY)
 		return t;
-	if (t->state == T_DIRECT || esca_init() < 0)
+	if (t->state == T_DIRECT)
 		return NULL;
+	/* Any failure below is final for this thread: never tried again. */
 	t->state = T_DIRECT;
-	memset(&r, 0, sizeof(r));
-	ret = esca_direct(SYS_ioctl, g_fd, ESCA_IOC_REGISTER, (long)&r, 0, 0,
-			  0);
-	if (ret < 0)
+	if (esca_init() < 0)
 		return NULL;
+	memset(&r, 0, sizeof(r));
+	ret = sys(SYS_ioctl, g_fd, ESCA_IOC_REGISTER, (long)&r, 0, 0, 0);
+	if (ret < 0) {
+		register_failed(ret);
+		return NULL;
+	}
 	t->sq_size = r.sq_size;
 	t->cq_size = r.cq_size;
-	t->sq_map = map_side(r.sq_offset, r.sq_size, PROT_READ | PROT_WRITE);
-	t->cq_map = map_side(r.cq_offset, r.cq_size, PROT_READ);
+	t->sq_map =
+		map_side(r.sq_offset, r.sq_size, PROT_READ | PROT_WRITE, &err);
+	t->cq_map = map_side(r.cq_offset, r.cq_size, PROT_READ, &err);
 	if (!t->sq_map || !t->cq_map) {
 		unmap_ring(t);
-		esca_direct(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, r.ring_id, 0,
-			    0, 0);
+		sys(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, r.ring_id, 0, 0, 0);
+		map_failed(err);
 		return NULL;
 	}
 	t->cpu = (int)r.consumer_cpu;
@@ -268,18 +407,28 @@ int esca_thread_cpu(void)
 	return t ? t->cpu : -1;
 }
 
-static void kick(struct esca_thread *t)
+/*
+ * After storing the tail or resume: wake the consumer if it sleeps. A
+ * failed WAKE (the program closed our fd) is ignored: a sleeping consumer
+ * looks at its rings at least once a second. Returns the flags seen.
+ */
+static uint32_t kick(struct esca_thread *t)
 {
-	if (esca_pring_needs_wakeup(&t->ring))
-		esca_direct(SYS_ioctl, g_fd, ESCA_IOC_WAKE, t->ring.id, 0, 0,
-			    0);
+	uint32_t flags = esca_pring_flags_fenced(&t->ring);
+
+	if ((flags & (ESCA_RING_NEED_WAKEUP | ESCA_RING_DEAD)) ==
+	    ESCA_RING_NEED_WAKEUP)
+		sys(SYS_ioctl, g_fd, ESCA_IOC_WAKE, t->ring.id, 0, 0, 0);
+	return flags;
 }
 
 static void reap(struct esca_thread *t, uint32_t upto);
 
 /*
  * The consumer paused after bouncing a deferred entry below @idx: make it
- * (reap does, in order) and let the consumer go on.
+ * (reap does, in order) and let the consumer go on. The module may show
+ * PAUSED before its head passes the entry: then this does nothing yet and
+ * the caller comes back.
  */
 static void unpause(struct esca_thread *t, uint32_t idx)
 {
@@ -326,22 +475,24 @@ sleep:
 		if (esca_pring_done(&t->ring, idx))
 			return true;
 		unpause(t, idx); /* WAIT returns when the ring pauses */
-		ret = esca_direct(SYS_ioctl, g_fd, ESCA_IOC_WAIT, (long)&w, 0,
-				  0, 0);
+		ret = sys(SYS_ioctl, g_fd, ESCA_IOC_WAIT, (long)&w, 0, 0, 0);
 		if (ret == 0 || ret == -EINTR)
 			continue;
 		if (ret == -ENXIO || esca_pring_dead(&t->ring))
 			return esca_pring_done(&t->ring, idx); /* head final */
 		/*
 		 * Our fd is gone (the program closed it?) but the ring still
-		 * runs: only DEAD may say an entry never ran, so poll. A
-		 * sleeping consumer looks at its rings at least once a second.
+		 * runs: only DEAD may say an entry never ran, so poll, making
+		 * any bounced deferred entry ourselves (resume needs no fd).
+		 * A sleeping consumer looks at its rings at least once a
+		 * second.
 		 */
 		while (!esca_pring_done(&t->ring, idx) &&
 		       !esca_pring_dead(&t->ring)) {
 			struct timespec ts = { 0, 100000 };
 
-			esca_direct(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+			unpause(t, idx);
+			sys(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
 		}
 	}
 }
@@ -349,7 +500,8 @@ sleep:
 /*
  * Look at completed CQEs below @upto: a deferred call that failed is
  * counted; one the module bounced is made now, directly, and the ring
- * (paused behind it, so nothing later has run) is resumed.
+ * (paused behind it, so nothing later has run) is resumed through
+ * sq_hdr.resume: no system call, so a closed fd cannot hang us.
  */
 static void reap(struct esca_thread *t, uint32_t upto)
 {
@@ -365,9 +517,7 @@ static void reap(struct esca_thread *t, uint32_t upto)
 		res = cqe->res;
 		if (cqe->flags & ESCA_CQE_BOUNCED) {
 			res = direct_args(sqe->nr, sqe->args);
-			/* G, matches H: the consumer may run on past it */
-			__atomic_store_n(&t->ring.sq->resume, t->reaped + 1,
-					 __ATOMIC_RELEASE);
+			esca_pring_resume(&t->ring, t->reaped);
 			kick(t);
 		}
 		if (res < 0)
@@ -375,14 +525,39 @@ static void reap(struct esca_thread *t, uint32_t upto)
 	}
 }
 
+static void say_dead(uint32_t reason)
+{
+	static const char *const why[] = {
+		[ESCA_DEAD_PROTOCOL] = "the module stopped it (protocol error)",
+		[ESCA_DEAD_IDENTITY] =
+			"its identity changed more than 8 times (setuid, unshare)",
+		[ESCA_DEAD_SECCOMP] =
+			"a thread of this process is under seccomp",
+		[ESCA_DEAD_STALLED] = "a call overran esca.ko call_timeout_ms",
+		[ESCA_DEAD_OFFLINE] = "its consumer core went offline",
+	};
+
+	/* Exits and closes are the program's doing: nothing to say. */
+	if (reason >= sizeof(why) / sizeof(why[0]) || !why[reason])
+		return;
+	if (first_time(SAY_DEAD << reason))
+		say("esca: a thread's ring was retired: %s; its calls go direct\n",
+		    why[reason]);
+}
+
 /*
  * The ring was retired (DEAD is only shown once sq_head is final): look at
  * what completed, make the queued entries below @stop that never ran here,
- * in order, and from now on this thread goes direct.
+ * in order, and let go of the ring. After an identity change (setuid,
+ * unshare(CLONE_FILES)) the next call registers a new ring, which runs
+ * with the new identity; otherwise this thread goes direct for good.
  */
 static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 {
 	uint32_t head = esca_pring_load_head(&t->ring);
+	uint32_t reason = esca_pring_dead(&t->ring) ?
+				  esca_pring_dead_reason(&t->ring) :
+				  0;
 
 	reap(t, head);
 	for (; (int32_t)(stop - t->reaped) > 0; t->reaped++) {
@@ -393,6 +568,13 @@ static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 			t->deferred_failed++;
 	}
 	unmap_ring(t);
+	if (reason == ESCA_DEAD_IDENTITY &&
+	    t->reregistered < ESCA_MAX_REREGISTER) {
+		t->reregistered++;
+		t->state = T_NONE;
+		return;
+	}
+	say_dead(reason);
 	t->state = T_DIRECT;
 }
 
@@ -425,7 +607,17 @@ static long submit(uint32_t nr, const __u64 args[6], uint32_t flags, bool sync)
 		return direct_args(nr, args);
 	}
 	idx = esca_pring_submit(&t->ring, nr, args, flags, 0);
-	kick(t);
+	if ((kick(t) & ESCA_RING_DEAD) && !sync) {
+		/*
+		 * Queued on a ring that had already died: nothing would run
+		 * it, not even the module's drain at exit. DEAD shows once
+		 * the head is final, so "done" tells whether it ran.
+		 */
+		bool ran = esca_pring_done(&t->ring, idx);
+
+		thread_go_direct(t, idx);
+		return ran ? 0 : direct_args(nr, args);
+	}
 	if (!sync)
 		return 0;
 	if (!wait_done(t, idx)) {
@@ -441,7 +633,7 @@ static long submit(uint32_t nr, const __u64 args[6], uint32_t flags, bool sync)
 	else if (res == -EPIPE)
 		/* The module raised SIGPIPE on us; a direct call would have
 		 * delivered it before returning, so enter the kernel once. */
-		esca_direct(SYS_getppid, 0, 0, 0, 0, 0, 0);
+		sys(SYS_getppid, 0, 0, 0, 0, 0, 0);
 	t->reaped = idx + 1;
 	return res;
 }
@@ -462,10 +654,10 @@ long esca_defer(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 	return submit((uint32_t)nr, args, ESCA_SQE_DEFERRED, false);
 }
 
-long esca_drain(void)
+/* Wait until every call this thread queued has taken effect. */
+static void drain_self(void)
 {
 	struct esca_thread *t = &t_self;
-	long failed;
 
 	if (t->state == T_READY && t->reaped != t->ring.tail) {
 		if (wait_done(t, t->ring.tail - 1))
@@ -473,6 +665,14 @@ long esca_drain(void)
 		else
 			thread_go_direct(t, t->ring.tail);
 	}
+}
+
+long esca_drain(void)
+{
+	struct esca_thread *t = &t_self;
+	long failed;
+
+	drain_self();
 	failed = t->deferred_failed;
 	t->deferred_failed = 0;
 	return failed;
@@ -487,7 +687,7 @@ void esca_thread_exit(void)
 	esca_drain();
 	if (t->state != T_READY)
 		return;
-	esca_direct(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, t->ring.id, 0, 0, 0);
+	sys(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, t->ring.id, 0, 0, 0);
 	unmap_ring(t);
 	memset(t, 0, sizeof(*t));
 	t->state = T_DIRECT;

@@ -91,15 +91,20 @@ static inline uint32_t esca_pring_submit(struct esca_pring *r, uint32_t nr,
 }
 
 /*
- * After submitting: must the sleeping consumer be woken? The full barrier
- * orders our tail store before the flag load (E, matches F); without it a
- * consumer going to sleep and this producer could miss each other.
+ * The ring's flags as seen after our last store (tail or resume). The full
+ * barrier orders that store before the flag load (E, matches F); without it
+ * a consumer going to sleep and this producer could miss each other.
  */
-static inline bool esca_pring_needs_wakeup(struct esca_pring *r)
+static inline uint32_t esca_pring_flags_fenced(struct esca_pring *r)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __atomic_load_n(&r->cq->flags, __ATOMIC_RELAXED) &
-	       ESCA_RING_NEED_WAKEUP;
+	return __atomic_load_n(&r->cq->flags, __ATOMIC_ACQUIRE);
+}
+
+/* After submitting: must the sleeping consumer be woken (ioctl WAKE)? */
+static inline bool esca_pring_needs_wakeup(struct esca_pring *r)
+{
+	return esca_pring_flags_fenced(r) & ESCA_RING_NEED_WAKEUP;
 }
 
 static inline bool esca_pring_dead(struct esca_pring *r)
@@ -113,6 +118,28 @@ static inline bool esca_pring_paused(struct esca_pring *r)
 {
 	return __atomic_load_n(&r->cq->flags, __ATOMIC_ACQUIRE) &
 	       ESCA_RING_PAUSED;
+}
+
+/*
+ * We made the deferred entry @idx the consumer bounced (the ring is PAUSED
+ * behind it): let the consumer run on. No system call, so this works even
+ * if the program closed /dev/esca's fd. G, matches H: the call was made
+ * before the consumer runs anything past it. Then kick the consumer if it
+ * sleeps (esca_pring_needs_wakeup); a sleeping consumer also looks at its
+ * rings at least once a second.
+ */
+static inline void esca_pring_resume(struct esca_pring *r, uint32_t idx)
+{
+	__atomic_store_n(&r->sq->resume, idx + 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * Why the ring died (ESCA_DEAD_*): final once esca_pring_dead() has been
+ * seen (the consumer sets it before DEAD, and DEAD is load-acquired).
+ */
+static inline uint32_t esca_pring_dead_reason(struct esca_pring *r)
+{
+	return __atomic_load_n(&r->cq->dead_reason, __ATOMIC_RELAXED);
 }
 
 static inline const struct esca_cqe *esca_pring_cqe(struct esca_pring *r,

@@ -40,9 +40,11 @@ static void test_layout(void)
 {
 	SIZE(struct esca_sq_hdr, ESCA_CACHELINE);
 	OFF(struct esca_sq_hdr, sq_tail, 0);
+	OFF(struct esca_sq_hdr, resume, 4);
 	SIZE(struct esca_cq_hdr, 2 * ESCA_CACHELINE);
 	OFF(struct esca_cq_hdr, sq_head, 0);
 	OFF(struct esca_cq_hdr, flags, 4);
+	OFF(struct esca_cq_hdr, dead_reason, 8);
 	OFF(struct esca_cq_hdr, entries, 64);
 	OFF(struct esca_cq_hdr, mask, 68);
 	OFF(struct esca_cq_hdr, ring_id, 72);
@@ -117,7 +119,7 @@ static void test_geometry(void)
 {
 	uint64_t window = 1ULL << ESCA_RING_OFFSET_SHIFT;
 
-	CHECK(ESCA_ABI_VERSION == 1, "ABI version %u", ESCA_ABI_VERSION);
+	CHECK(ESCA_ABI_VERSION == 2, "ABI version %u", ESCA_ABI_VERSION);
 	CHECK(window == 16 << 20, "mmap window %llu bytes, want 16 MiB",
 	      (unsigned long long)window);
 	CHECK(is_pow2(ESCA_ENTRIES_MIN) && is_pow2(ESCA_ENTRIES_DEFAULT) &&
@@ -193,6 +195,9 @@ static void test_ioctls(void)
 		CHECK(_IOC_SIZE(ioc[i].nr) == ioc[i].size,
 		      "%s: size %lu, want %zu", ioc[i].name,
 		      (unsigned long)_IOC_SIZE(ioc[i].nr), ioc[i].size);
+		/* 6 was RESUME (ABI 1): never reused for something else */
+		CHECK(_IOC_NR(ioc[i].nr) != 6, "%s reuses number 6 (RESUME)",
+		      ioc[i].name);
 		for (size_t j = i + 1; j < n; j++) {
 			CHECK(ioc[i].nr != ioc[j].nr, "%s == %s (%#lx)",
 			      ioc[i].name, ioc[j].name, ioc[i].nr);
@@ -219,19 +224,42 @@ static void flag_set(const char *set, const uint32_t *flags,
 
 static void test_flags(void)
 {
-	const uint32_t ring[] = { ESCA_RING_NEED_WAKEUP, ESCA_RING_DEAD };
-	const char *const ring_n[] = { "NEED_WAKEUP", "DEAD" };
+	const uint32_t ring[] = { ESCA_RING_NEED_WAKEUP, ESCA_RING_DEAD,
+				  ESCA_RING_PAUSED };
+	const char *const ring_n[] = { "NEED_WAKEUP", "DEAD", "PAUSED" };
 	const uint32_t sqe[] = { ESCA_SQE_DEFERRED };
 	const char *const sqe_n[] = { "DEFERRED" };
 	const uint32_t cqe[] = { ESCA_CQE_BOUNCED };
 	const char *const cqe_n[] = { "BOUNCED" };
 
-	flag_set("ring", ring, ring_n, 2);
+	flag_set("ring", ring, ring_n, 3);
 	flag_set("sqe", sqe, sqe_n, 1);
 	flag_set("cqe", cqe, cqe_n, 1);
 	CHECK(ESCA_SQE_VALID_FLAGS == ESCA_SQE_DEFERRED,
 	      "SQE_VALID_FLAGS %#x does not match the sqe flags",
 	      ESCA_SQE_VALID_FLAGS);
+}
+
+/* dead_reason values: the documented numbers, 0 meaning "none yet". */
+static void test_dead_reasons(void)
+{
+	const struct {
+		const char *name;
+		uint32_t v, want;
+	} r[] = {
+		{ "CLOSED", ESCA_DEAD_CLOSED, 1 },
+		{ "PROTOCOL", ESCA_DEAD_PROTOCOL, 2 },
+		{ "EXITED", ESCA_DEAD_EXITED, 3 },
+		{ "IDENTITY", ESCA_DEAD_IDENTITY, 4 },
+		{ "SECCOMP", ESCA_DEAD_SECCOMP, 5 },
+		{ "STALLED", ESCA_DEAD_STALLED, 6 },
+		{ "OFFLINE", ESCA_DEAD_OFFLINE, 7 },
+		{ "PROCESS", ESCA_DEAD_PROCESS, 8 },
+	};
+
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		CHECK(r[i].v == r[i].want, "ESCA_DEAD_%s = %u, want %u",
+		      r[i].name, r[i].v, r[i].want);
 }
 
 int main(void)
@@ -240,5 +268,6 @@ int main(void)
 	test_geometry();
 	test_ioctls();
 	test_flags();
+	test_dead_reasons();
 	return unit_done();
 }
