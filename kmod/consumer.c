@@ -445,6 +445,19 @@ static unsigned long watchdog_period(void)
 	return msecs_to_jiffies(clamp(ms, 10U, 250U));
 }
 
+/* Has @w's call (started at @start) been asleep since the last tick? */
+static bool worker_waiting(struct esca_worker *w, u64 start)
+{
+	struct task_struct *t = w->task;
+	unsigned long sw = READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
+	bool asleep = start && !task_is_running(t) && !READ_ONCE(t->on_cpu);
+	bool same = asleep && w->seen_start == start && w->seen_switches == sw;
+
+	w->seen_start = asleep ? start : 0;
+	w->seen_switches = sw;
+	return same;
+}
+
 static void watchdog_fn(struct work_struct *work)
 {
 	u64 budget = (u64)READ_ONCE(esca_call_timeout_ms) * NSEC_PER_MSEC;
@@ -463,11 +476,13 @@ static void watchdog_fn(struct work_struct *work)
 		spin_lock(&w->call_lock);
 		start = READ_ONCE(w->call_start);
 		/*
-		 * Only a call that waits: one that runs, or was preempted
-		 * (a busy host, an emulated CPU), is making progress.
+		 * Only a call that waits, and has waited since the last tick
+		 * (no context switch in between): one that runs, was
+		 * preempted, or sits on a CPU the host has paused (an
+		 * emulated one) is making progress.
 		 */
-		if (start && now > start && now - start > budget &&
-		    !task_is_running(w->task)) {
+		if (worker_waiting(w, start) && now > start &&
+		    now - start > budget) {
 			if (!w->interrupted_at) {
 				w->interrupted_at = now;
 				send_sig(SIGKILL, w->task, 1);

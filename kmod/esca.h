@@ -71,6 +71,8 @@ struct esca_worker {
 	struct esca_ring *call_ring; /* the ring of the current call */
 	struct esca_ring *stuck_ring; /* its ring when superseded (ref) */
 	bool superseded; /* replaced while stuck: exit after the call */
+	u64 seen_start; /* watchdog only: call seen asleep at the last tick */
+	unsigned long seen_switches; /* and the context switches then */
 };
 
 struct esca_consumer {
@@ -208,6 +210,7 @@ struct esca_ring *esca_ring_create(struct esca_ctx *ctx);
 void esca_ring_get(struct esca_ring *ring);
 void esca_ring_put(struct esca_ring *ring);
 void esca_ring_kill(struct esca_ring *ring, u32 reason);
+void esca_ring_unregistered(struct esca_ring *ring);
 struct files_struct *esca_ring_retire(struct esca_ring *ring);
 int esca_ring_mmap(struct esca_ring *ring, struct vm_area_struct *vma, bool cq);
 int esca_exit_probe_init(void);

@@ -265,6 +265,25 @@ void esca_ring_put(struct esca_ring *ring)
 }
 
 /*
+ * The ring leaves its table (UNREGISTER, file release): if it was never
+ * mapped, its memory never will be, so its user gets the charge back now
+ * rather than when the consumer lets go of it.
+ */
+void esca_ring_unregistered(struct esca_ring *ring)
+{
+	struct esca_consumer *c = esca_ring_lock_consumer(ring);
+	size_t bytes = 0;
+
+	if (!ring->mem) {
+		bytes = ring->charged;
+		ring->charged = 0;
+	}
+	spin_unlock(&c->lock);
+	if (bytes)
+		user_uncharge(ring->ctx->uid, bytes);
+}
+
+/*
  * Mark dead (idempotent; the first reason stays); the consumer retires it
  * at its next pass.
  */
@@ -402,8 +421,8 @@ static int ring_attach(struct esca_ring *ring)
 	task_unlock(current);
 
 	c = esca_ring_lock_consumer(ring);
-	if (test_bit(ESCA_RING_S_DROPPED, &ring->state)) {
-		ret = -ENXIO;
+	if (test_bit(ESCA_RING_S_DROPPED, &ring->state) || esca_ring_dead(ring)) {
+		ret = -ENXIO; /* and a dead ring gets no memory: see above */
 	} else if (!ring->mem && mem) {
 		struct esca_cq_hdr *cq = mem + ring->sq_size;
 
