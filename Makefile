@@ -56,7 +56,7 @@ $(B)/bin/esca-micro: bench/micro/esca-micro.c tests/vm/perfcount.h $(B)/lib/libe
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
 
-$(B)/vmtests/%: tests/vm/%.c tests/vm/t.h tests/vm/perfcount.h $(B)/lib/libesca.a
+$(B)/vmtests/%: tests/vm/%.c $(wildcard tests/vm/*.h) $(B)/lib/libesca.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
 
@@ -84,6 +84,11 @@ guest: user module
 	@cp $(TOOLS) $(KB)/root/bin/
 	@cp $(B)/lib/libesca.so $(KB)/root/lib/
 	@cp $(VMTESTS) tests/vm/suite.sh tests/vm/t-*.sh $(KB)/root/tests/
+	@# FUSE tests need /dev/fuse: carry the kernel's fuse.ko when it is a
+	@# module (6.1); 6.12 has it built in.
+	@img=$$(scripts/kernel.sh image $(K)) && \
+		ko=$$(ls $${img%/boot/*}/lib/modules/*/kernel/fs/fuse/fuse.ko 2>/dev/null | head -1) && \
+		if [ -n "$$ko" ]; then cp "$$ko" $(KB)/root/; fi
 
 unittest: $(UNITTESTS) $(B)/bin/esca-stat
 	@tests/unit/run $(UNITTESTS)
