@@ -86,9 +86,10 @@ guest: user module
 	@cp $(VMTESTS) tests/vm/suite.sh tests/vm/t-*.sh $(KB)/root/tests/
 	@# FUSE tests need /dev/fuse: carry the kernel's fuse.ko when it is a
 	@# module (6.1); 6.12 has it built in.
-	@img=$$(scripts/kernel.sh image $(K)) && \
-		ko=$$(ls $${img%/boot/*}/lib/modules/*/kernel/fs/fuse/fuse.ko 2>/dev/null | head -1) && \
-		if [ -n "$$ko" ]; then cp "$$ko" $(KB)/root/; fi
+	@img=$$(scripts/kernel.sh image $(K) 2>/dev/null) || img=; \
+	for ko in $${img%/boot/*}/lib/modules/*/kernel/fs/fuse/fuse.ko; do \
+		if [ -n "$$img" ] && [ -f "$$ko" ]; then cp "$$ko" $(KB)/root/; fi; \
+	done
 
 unittest: $(UNITTESTS) $(B)/bin/esca-stat
 	@tests/unit/run $(UNITTESTS)

@@ -236,6 +236,8 @@ static void uffd_write(struct tring *r)
 	munmap(buf, len);
 }
 
+static pid_t g_prober;
+
 static void on_alarm(int sig)
 {
 	static const char m[] = "FATAL: t-stall hang guard fired\n";
@@ -243,6 +245,8 @@ static void on_alarm(int sig)
 	(void)sig;
 	if (write(2, m, sizeof(m) - 1) < 0) {
 	}
+	if (g_prober)
+		kill(g_prober, SIGKILL);
 	_exit(1);
 }
 
@@ -257,6 +261,8 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGALRM, on_alarm);
+	/* a write left stuck on the pipe ends with EPIPE when it is closed */
+	signal(SIGPIPE, SIG_IGN);
 	alarm(150);
 	f = fopen("/sys/module/esca/parameters/call_timeout_ms", "r");
 	CHECK(f && fgets(tmo, sizeof(tmo), f) && atoi(tmo) > 0,
@@ -266,6 +272,7 @@ int main(void)
 		fclose(f);
 	printf("# call_timeout_ms=%d\n", atoi(tmo));
 	ppid = tprobe_start(&probe);
+	g_prober = ppid;
 	e = tr_open(&r, 64);
 	if (e)
 		DIE("raw ring: %s", strerror(-e));

@@ -18,6 +18,7 @@
 #include <linux/fuse.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -26,6 +27,9 @@
 struct tfuse_shared {
 	volatile long ops[64]; /* requests read, by opcode */
 	volatile long other;
+	/* Set: files opened from now on have FOPEN_NOFLUSH, so closing one
+	 * of their fds (dup2 over it) sends no FLUSH, which would hang. */
+	volatile int noflush;
 };
 
 struct tfuse {
@@ -152,6 +156,9 @@ static inline void tfuse_serve(int dev, struct tfuse_shared *sh)
 				.fh = 1, .open_flags = FOPEN_DIRECT_IO
 			};
 
+			if (sh->noflush)
+				o.open_flags |= FOPEN_NOFLUSH;
+
 			tfuse_reply(dev, in->unique, 0, &o, sizeof(o));
 			break;
 		}
@@ -188,8 +195,11 @@ static inline void tfuse_mount(struct tfuse *f)
 	f->server = fork();
 	if (f->server < 0)
 		DIE("fork: %s", strerror(errno));
-	if (f->server == 0)
+	if (f->server == 0) {
+		/* the test gone, the connection goes: nothing stays stuck */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		tfuse_serve(dev, f->sh);
+	}
 	close(dev); /* the server holds the only /dev/fuse fd */
 	if (stat(f->mnt, &st))
 		DIE("stat %s: %s", f->mnt, strerror(errno));

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "esca/abi.h"
@@ -179,6 +180,7 @@ struct tprobe {
 	volatile int stop, ready, cpu, err;
 	volatile long count, late, bad, bounced, worst_ns;
 	volatile long first_bad_res, first_bad_flags;
+	volatile long dead_reason; /* its ring died: ESCA_DEAD_* */
 };
 
 #define TPROBE_LATE_MS 5000 /* generous: a hang guard, not a speed claim */
@@ -190,6 +192,7 @@ static inline void tprobe_run(struct tprobe *p)
 	char path[64];
 	int fd, e;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
 	e = tr_open(&r, 8);
 	if (e) {
 		p->err = e;
@@ -218,8 +221,7 @@ static inline void tprobe_run(struct tprobe *p)
 		if ((long)lat > p->worst_ns)
 			p->worst_ns = (long)lat;
 		if (w != 1) {
-			p->bad++;
-			p->first_bad_res = w ? -1000 : -2000;
+			p->dead_reason = w < 0 ? (long)r.cq->dead_reason : -1;
 			_exit(1);
 		}
 		c = *tr_cqe(&r, idx);
@@ -276,9 +278,15 @@ static inline void tprobe_check(pid_t pid, struct tprobe *p, const char *what)
 		}
 		tr_sleep_us(1000);
 	}
-	printf("# %s: prober made %ld calls, worst latency %ld ms, %ld over "
-	       "%d ms\n",
-	       what, p->count, p->worst_ns / 1000000, p->late, TPROBE_LATE_MS);
+	printf("# %s: prober (pid %d; test pid %d) made %ld calls, worst "
+	       "latency %ld ms, %ld over %d ms\n",
+	       what, (int)pid, (int)getpid(), p->count, p->worst_ns / 1000000,
+	       p->late, TPROBE_LATE_MS);
+	CHECK(p->dead_reason == 0,
+	      "%s: the prober's ring %s (reason %ld): an innocent ring was "
+	      "retired",
+	      what, p->dead_reason < 0 ? "never completed an entry" : "died",
+	      p->dead_reason);
 	CHECK(p->count > 0, "%s: the prober completed no call", what);
 	CHECK(p->late == 0,
 	      "%s: another process's calls waited over %d ms (worst %ld ms): "
