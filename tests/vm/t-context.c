@@ -843,6 +843,11 @@ int main(void)
 	run("fsize", t_fsize);
 	run("signalfd", t_signalfd);
 	run("close", t_close);
-	run("pidns", t_pidns); /* last: its unshare is in a child anyway */
+	run("pidns", t_pidns);
+	unlink(SOCKNAME);
+	unlink(CHR SOCKNAME);
+	rmdir(CHR);
+	unlink(NSDIR "/s");
+	rmdir(NSDIR);
 	return t_done("t-context");
 }
