@@ -72,7 +72,7 @@ pid_t esca_consumer_pid(struct esca_consumer *c, struct pid_namespace *ns)
 
 bool esca_worker_superseded(struct esca_worker *w)
 {
-	return READ_ONCE(w->superseded);
+	return smp_load_acquire(&w->superseded); /* stuck_ring is set */
 }
 
 /* Around every call: what the watchdog looks at. */
@@ -411,16 +411,25 @@ static bool esca_watchdog_stopping;
 static void consumer_replace(struct esca_consumer *c, struct esca_worker *w)
 {
 	struct esca_worker *nw = worker_create(c);
-	struct esca_ring *ring;
+	struct esca_ring *ring = NULL;
 
 	if (IS_ERR(nw))
 		return; /* try again at the next tick */
+	/* Still in that call? Then its ring is alive (RUNNING: not dropped). */
+	spin_lock(&w->call_lock);
+	if (w->call_start && w->interrupted_at) {
+		ring = w->call_ring;
+		esca_ring_get(ring);
+		w->stuck_ring = ring;
+		smp_store_release(&w->superseded, true);
+	}
+	spin_unlock(&w->call_lock);
+	if (!ring) {
+		worker_stop(nw); /* never started: it just goes */
+		return;
+	}
 	spin_lock(&c->lock);
-	ring = w->call_ring;
-	esca_ring_get(ring);
-	w->stuck_ring = ring;
 	c->worker = nw;
-	WRITE_ONCE(w->superseded, true);
 	spin_unlock(&c->lock);
 	__module_get(THIS_MODULE); /* dropped by the stuck worker's exit */
 	atomic64_inc(&c->replaced);
