@@ -56,7 +56,7 @@ $(B)/bin/esca-micro: bench/micro/esca-micro.c tests/vm/perfcount.h $(B)/lib/libe
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
 
-$(B)/vmtests/%: tests/vm/%.c tests/vm/t.h tests/vm/perfcount.h $(B)/lib/libesca.a
+$(B)/vmtests/%: tests/vm/%.c $(wildcard tests/vm/*.h) $(B)/lib/libesca.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
 
@@ -84,6 +84,12 @@ guest: user module
 	@cp $(TOOLS) $(KB)/root/bin/
 	@cp $(B)/lib/libesca.so $(KB)/root/lib/
 	@cp $(VMTESTS) tests/vm/suite.sh tests/vm/t-*.sh $(KB)/root/tests/
+	@# FUSE tests need /dev/fuse: carry the kernel's fuse.ko when it is a
+	@# module (6.1); 6.12 has it built in.
+	@img=$$(scripts/kernel.sh image $(K) 2>/dev/null) || img=; \
+	for ko in $${img%/boot/*}/lib/modules/*/kernel/fs/fuse/fuse.ko; do \
+		if [ -n "$$img" ] && [ -f "$$ko" ]; then cp "$$ko" $(KB)/root/; fi; \
+	done
 
 unittest: $(UNITTESTS) $(B)/bin/esca-stat
 	@tests/unit/run $(UNITTESTS)
