@@ -36,18 +36,31 @@
 
 #define SUID_PATH "/tmp/t-attack-suid"
 
+/* The context of @pid ran no call since its counter read @before. */
+#define NOTHING_RAN(pid, before, what)                                     \
+	do {                                                               \
+		long now_ = raw_calls(pid);                                \
+		CHECK((before) >= 1 && now_ == (before),                   \
+		      "%s: context calls %ld -> %ld: something ran", what, \
+		      (long)(before), now_);                               \
+	} while (0)
+
 /* The probe: a write to a tmpfs file runs on the consumer (not bounced). */
 static void probe(struct raw_ring *r, const char *who)
 {
 	static int probefd = -1;
 	struct raw_out o;
-	long res;
+	long res, calls;
 
 	if (probefd < 0)
 		probefd = raw_probe_fd();
+	calls = raw_calls(getpid());
 	res = raw_call(r, SYS_write, (uint64_t)probefd, (uint64_t) "p", 1, &o);
 	CHECK(res == 1 && o.cflags == 0 && !o.dead,
 	      "%s: probe write not run offloaded: " RAW_FMT, who, RAW_ARGS(o));
+	CHECK(calls >= 0 && raw_calls(getpid()) > calls,
+	      "%s: probe not counted: calls %ld -> %ld", who, calls,
+	      raw_calls(getpid()));
 }
 
 /* --sleep FD: the program exec'd by the victims (setuid copy or not). */
@@ -168,6 +181,7 @@ static void attack_vm(void *arg)
 	uint32_t i1, i2;
 	struct raw_out o1, o2;
 	struct pollfd pfd;
+	long calls;
 
 	vmc.file = vfork_too ? "/tmp/t-attack-vfork" : "/tmp/t-attack-clonevm";
 	raw_root_file(vmc.file);
@@ -197,11 +211,14 @@ static void attack_vm(void *arg)
 	      what, c);
 
 	/* The attack: old mm, new (root) owner of the ring's thread. */
+	calls = raw_calls(pid);
 	i1 = raw_push(&vmc.r, SYS_fchmod, (uint64_t)vmc.rootfd, 04755, 0, 1);
 	i2 = raw_push(&vmc.r, SYS_fchown, (uint64_t)vmc.rootfd, 1000, 1000, 2);
 	o2 = raw_poll(&vmc.r, i2, 10);
 	o1 = raw_look(&vmc.r, i1);
 	RAW_CHECK_FILE(vmc.file, 0644, what);
+	if (!o1.ran && !o2.ran)
+		NOTHING_RAN(pid, calls, what);
 	CHECK((o1.ran && o1.res == -EPERM) || (!o1.ran && o1.dead),
 	      "%s: fchmod 04755 in the exec'd child's ring: " RAW_FMT, what,
 	      RAW_ARGS(o1));
@@ -246,6 +263,7 @@ static void attack_exited(void *unused)
 	struct raw_out o1, o2;
 	uint32_t i1, i2;
 	int rootfd;
+	long calls;
 
 	(void)unused;
 	raw_root_file(EXITED_FILE);
@@ -257,6 +275,7 @@ static void attack_exited(void *unused)
 	pthread_join(th, NULL);
 	if (t.ret)
 		DIE("register in a thread: %s", strerror((int)-t.ret));
+	calls = raw_calls(getpid());
 	raw_drop_to(1000); /* glibc: on every live thread */
 	i1 = raw_push(&t.r, SYS_fchmod, (uint64_t)rootfd, 04755, 0, 1);
 	i2 = raw_push(&t.r, SYS_fchown, (uint64_t)rootfd, 1000, 1000, 2);
@@ -264,6 +283,8 @@ static void attack_exited(void *unused)
 	o2 = raw_wait(&t.r, i2);
 	o1 = raw_look(&t.r, i1);
 	RAW_CHECK_FILE(EXITED_FILE, 0644, "exited thread");
+	if (!o1.ran && !o2.ran)
+		NOTHING_RAN(getpid(), calls, "exited thread");
 	CHECK((!o1.ran && o1.dead && o1.reason == ESCA_DEAD_EXITED) ||
 		      (o1.ran && o1.res == -EPERM),
 	      "exited thread's ring, fchmod: " RAW_FMT " (want DEAD EXITED)",
@@ -284,7 +305,7 @@ static void attack_setuid(void *unused)
 	struct raw_out o1, o2, o;
 	uint32_t i1, i2;
 	int fd, rootfd;
-	long ret;
+	long ret, calls;
 
 	(void)unused;
 	raw_root_file(SETUID_FILE);
@@ -293,6 +314,7 @@ static void attack_setuid(void *unused)
 	if (fd < 0 || rootfd < 0 || raw_register(fd, &r))
 		DIE("open/register: %s", strerror(errno));
 	probe(&r, "setuid");
+	calls = raw_calls(getpid());
 	raw_drop_to(1000);
 	i1 = raw_push(&r, SYS_fchmod, (uint64_t)rootfd, 04755, 0, 1);
 	i2 = raw_push(&r, SYS_fchown, (uint64_t)rootfd, 1000, 1000, 2);
@@ -300,6 +322,7 @@ static void attack_setuid(void *unused)
 	o2 = raw_wait(&r, i2);
 	o1 = raw_look(&r, i1);
 	RAW_CHECK_FILE(SETUID_FILE, 0644, "setuid");
+	NOTHING_RAN(getpid(), calls, "after setuid");
 	CHECK(!o1.ran && o1.dead && o1.reason == ESCA_DEAD_IDENTITY,
 	      "after setuid, fchmod: " RAW_FMT " (want not run, DEAD IDENTITY)",
 	      RAW_ARGS(o1));
@@ -418,6 +441,7 @@ static void attack_seccomp(void *arg)
 				      "REGISTER while a thread is filtered" };
 	struct raw_ring a;
 	pthread_t th;
+	long calls;
 	char c;
 
 	raw_root_file(SC_FILE);
@@ -427,6 +451,7 @@ static void attack_seccomp(void *arg)
 		DIE("open/register: %s", strerror(errno));
 	s.a = &a;
 	probe(&a, name[s.v]);
+	calls = raw_calls(getpid());
 	if (pipe(s.ready) || pipe(s.done))
 		DIE("pipe");
 	pthread_create(&th, NULL, sc_thread, &s);
@@ -458,6 +483,7 @@ static void attack_seccomp(void *arg)
 		      name[s.v], RAW_ARGS(s.o));
 	}
 	RAW_CHECK_FILE(SC_FILE, 0644, name[s.v]);
+	NOTHING_RAN(getpid(), calls, name[s.v]);
 }
 
 /* ---------------------------------------------------------------- 5 */
@@ -492,7 +518,7 @@ static void attack_files(void *arg)
 	pthread_t th;
 	uint32_t i;
 	int fd, tmp;
-	long ret;
+	long ret, calls;
 	char c = 0;
 
 	unlink(FILES_FILE);
@@ -509,6 +535,7 @@ static void attack_files(void *arg)
 	ret = raw_call(&r, SYS_write, FILES_FD, (uint64_t) "a", 1, &o);
 	CHECK(ret == 1 && o.cflags == 0,
 	      "%s: write before, not offloaded: " RAW_FMT, what, RAW_ARGS(o));
+	calls = raw_calls(getpid());
 
 	if (use_close_range) {
 		ret = syscall(SYS_close_range, FILES_FD, ~0U,
@@ -537,6 +564,7 @@ static void attack_files(void *arg)
 	      "%s: the file has %lld bytes, want 1 (written through the "
 	      "old table)",
 	      what, (long long)st.st_size);
+	NOTHING_RAN(getpid(), calls, what);
 	pthread_join(th, NULL);
 }
 
@@ -631,6 +659,7 @@ static void attack_exec(void *arg)
 	} else {
 		struct raw_out o;
 		uint32_t i;
+		long calls;
 
 		CHECK(exc.probe.ran && exc.probe.res == 1 &&
 			      exc.probe.cflags == 0,
@@ -641,6 +670,7 @@ static void attack_exec(void *arg)
 		      "%s: the offloaded write before exec is missing (%d)",
 		      what, n);
 		/* An fd of the old table: must not be resolved any more. */
+		calls = raw_calls(pid);
 		i = raw_push(&exc.r, SYS_write, (uint64_t)exc.eof_w,
 			     (uint64_t) "y", 1, 9);
 		o = raw_poll(&exc.r, i, 10);
@@ -648,6 +678,7 @@ static void attack_exec(void *arg)
 		      "%s: write into the exec'd child's ring: " RAW_FMT
 		      " (want not run, DEAD IDENTITY)",
 		      what, RAW_ARGS(o));
+		NOTHING_RAN(pid, calls, what);
 	}
 	pfd = (struct pollfd){ .fd = eofp[0], .events = POLLIN };
 	n = poll(&pfd, 1, 5000);

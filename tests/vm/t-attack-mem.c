@@ -30,11 +30,15 @@ static int probefd = -1;
 static void probe(struct raw_ring *r, const char *who)
 {
 	struct raw_out o;
-	long res;
+	long res, calls;
 
+	calls = raw_calls(getpid());
 	res = raw_call(r, SYS_write, (uint64_t)probefd, (uint64_t) "p", 1, &o);
 	CHECK(res == 1 && o.cflags == 0 && !o.dead,
 	      "%s: probe write not run offloaded: " RAW_FMT, who, RAW_ARGS(o));
+	CHECK(calls >= 0 && raw_calls(getpid()) > calls,
+	      "%s: probe not counted: calls %ld -> %ld", who, calls,
+	      raw_calls(getpid()));
 }
 
 /* ---------------------------------------------------------------- fork */
