@@ -681,13 +681,13 @@ static void attack_exec(void *arg)
 		NOTHING_RAN(pid, calls, what);
 	}
 	pfd = (struct pollfd){ .fd = eofp[0], .events = POLLIN };
-	n = poll(&pfd, 1, 5000);
+	n = poll(&pfd, 1, 10000);
 	if (n == 1)
 		n = (int)read(eofp[0], buf, sizeof(buf));
 	else
 		n = -1000;
 	CHECK(n == 0,
-	      "%s: no EOF on the O_CLOEXEC pipe 5 s after exec (read %d%s): "
+	      "%s: no EOF on the O_CLOEXEC pipe 10 s after exec (read %d%s): "
 	      "the old file table is still held",
 	      what, n,
 	      n == -1000 ? ", timed out" :
