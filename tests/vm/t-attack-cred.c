@@ -424,7 +424,8 @@ static void *sc_thread(void *arg)
 			s->fail = 1;
 		return NULL;
 	}
-	/* Write into the main thread's ring, which has no filter. */
+	/* Write into the main thread's ring (no filter of its own but with
+	 * TSYNC). */
 	i = raw_push(s->a, SYS_fchmod, (uint64_t)s->target, 0600, 0, 3);
 	raw_kick(s->a);
 	s->o = raw_wait(s->a, i);
