@@ -17,6 +17,8 @@
  *                           user_ring_kb=2048)
  *  --register-as UID N      SETUP with N entries and REGISTER one ring
  *  --open-as UID            open /dev/esca: exit 0, or 2 on EACCES
+ *  --churn-as UID N         N register/unregister rounds, one ring at a
+ *                           time: none may fail (t-quota.sh)
  */
 #include "t.h"
 #include "raw.h"
@@ -241,6 +243,7 @@ struct efault {
 	void *ro;
 	int stop;
 	int efaults, other_err, churn, churn_err;
+	long churn_reg_err, churn_unreg_err; /* the last errors */
 	long last_other;
 	sem_t f_done, m_done; /* lockstep: one EFAULT, then one write */
 };
@@ -285,8 +288,13 @@ static void *churn_thread(void *arg)
 		struct raw_ring r;
 		long ret = raw_register_only(e->fd, &r);
 
-		if (!ret)
+		if (ret) {
+			e->churn_reg_err = ret;
+		} else {
 			ret = raw_ioc_n(e->fd, ESCA_IOC_UNREGISTER, r.id);
+			if (ret)
+				e->churn_unreg_err = ret;
+		}
 		if (ret)
 			e->churn_err++;
 		e->churn++;
@@ -337,8 +345,10 @@ static void attack_efault(void *unused)
 	      "REGISTER into read-only memory: %d EFAULT of %d, %d other "
 	      "(last %ld)",
 	      e.efaults, EFAULT_ROUNDS, e.other_err, e.last_other);
-	CHECK(e.churn_err == 0, "register/unregister churn: %d of %d failed",
-	      e.churn_err, e.churn);
+	CHECK(e.churn_err == 0,
+	      "register/unregister churn: %d of %d failed (last REGISTER "
+	      "%ld, UNREGISTER %ld)",
+	      e.churn_err, e.churn, e.churn_reg_err, e.churn_unreg_err);
 	CHECK(bad == 0, "%d of %d writes on the other ring went wrong", bad,
 	      writes);
 	CHECK(!fstat(tmp, &st) && st.st_size == writes - bad,
@@ -720,8 +730,49 @@ static int quota(void)
 	return t_done("t-attack-mem --quota");
 }
 
+/*
+ * --churn-as UID N: one thread of a uid-UID process registers, maps,
+ * unmaps and unregisters a 4096-entry ring N times. It never holds more
+ * than one ring, so under any cap that fits one ring REGISTER must never
+ * fail EDQUOT (an unregistered ring's memory must stop counting).
+ */
+static int churn_as(uid_t uid, int n)
+{
+	int fd, fails = 0;
+	long last = 0;
+
+	raw_drop_to(uid);
+	fd = raw_open(4096, 1);
+	if (fd < 0)
+		DIE("open/setup: %s", strerror(-fd));
+	for (int i = 0; i < n; i++) {
+		struct raw_ring r;
+		long ret = raw_register(fd, &r);
+
+		if (ret) {
+			fails++;
+			last = ret;
+			continue;
+		}
+		munmap(r.sq, r.sq_size);
+		munmap((void *)r.cq, r.cq_size);
+		ret = raw_ioc_n(fd, ESCA_IOC_UNREGISTER, r.id);
+		if (ret) {
+			fails++;
+			last = ret;
+		}
+	}
+	CHECK(fails == 0,
+	      "uid %d holding one ring at a time: %d of %d "
+	      "register/unregister rounds failed (last %s)",
+	      (int)uid, fails, n, last ? strerror((int)-last) : "-");
+	return t_done("t-attack-mem --churn-as");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "--churn-as"))
+		return churn_as((uid_t)atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--open-as")) {
 		int fd;
 

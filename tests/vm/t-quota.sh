@@ -3,7 +3,8 @@
 # 2 MiB cap, then t-attack-mem --quota fills it from uid-1000 processes
 # (REGISTER fails EDQUOT near the cap, root and uid 1001 still register,
 # the memory comes back when the processes exit); the kernel log names
-# user_ring_kb, rate-limited. Reloads cores=1 dev_mode=0666 at the end.
+# user_ring_kb, rate-limited; a uid registering and unregistering one ring
+# at a time is never refused. Reloads cores=1 dev_mode=0666 at the end.
 E=${ESCA_ROOT:-/esca}
 fail=0
 rmmod esca
@@ -22,6 +23,8 @@ printf '%s\n' "$lines" | head -5
 [ "$n" -ge 1 ] || { echo "FAIL: no kernel log line names user_ring_kb"; fail=1; }
 # About 200 refusals in a burst: the line must be rate-limited.
 [ "$n" -le 20 ] || { echo "FAIL: $n lines for ~200 refusals: not rate-limited"; fail=1; }
+# One ring at a time, 200 times: an unregistered ring stops counting.
+$E/tests/t-attack-mem --churn-as 1000 200 || fail=1
 rmmod esca
 if ! out=$(insmod $E/esca.ko cores=1 dev_mode=0666 2>&1); then
 	echo "FAIL: reload cores=1 dev_mode=0666: $out"
