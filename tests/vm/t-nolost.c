@@ -10,7 +10,7 @@
  *     write right after the last enqueue) and spins; the parent SIGKILLs it
  *     as soon as it reads the byte;
  *  3. as 2, with 4 threads each deferring 64 pwrite64s.
- * 1,000 times each. Every byte of every write must be in the file, in
+ * 1,000 times each (250 for 3; usage: t-nolost [N [N3]]). Every byte of every write must be in the file, in
  * place, when waitpid() returns. Each child proves its writes were queued
  * (esca_defer returned 0, not the 64 a direct write returns) and records
  * how many entries were still in its rings (sq_tail - sq_head, read from
@@ -265,6 +265,7 @@ static void run_variant(int variant, int iters)
 		make_expect(it, threads);
 		memset(rep, 0, sizeof(*rep));
 		child_cpu = it & 1 ? 0 : 1; /* 1: the consumer's CPU */
+		setenv("ESCA_ENTRIES", "4096", 1); /* every write queues */
 		if (pipe(pipefd))
 			DIE("pipe: %s", strerror(errno));
 		pid = fork();
@@ -356,12 +357,13 @@ static void run_variant(int variant, int iters)
 
 int main(int argc, char **argv)
 {
+	/* 1,000 each as issue 7 asks; the threaded variant, an extra, costs
+	 * ~4x an iteration under TCG, so it gets 250 to stay near 90 s */
 	int iters = argc > 1 ? atoi(argv[1]) : 1000;
+	int titers = argc > 2 ? atoi(argv[2]) : 250;
 	struct statfs sf;
 	int fd;
 
-	/* every write must queue (64 per thread fit), none may bounce */
-	setenv("ESCA_ENTRIES", "4096", 1);
 	rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (rep == MAP_FAILED)
@@ -375,7 +377,7 @@ int main(int argc, char **argv)
 		DIE("%s is not on tmpfs (f_type %#lx)", PATH,
 		    (unsigned long)sf.f_type);
 	for (int v = 0; v < NVARIANTS; v++)
-		run_variant(v, iters);
+		run_variant(v, v == V_THREADS ? titers : iters);
 	unlink(PATH);
 	return t_done("t-nolost");
 }
