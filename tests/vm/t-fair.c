@@ -5,16 +5,15 @@
  * each flooding its own ring with deferred writes; process B has one
  * thread making synchronous offloaded writes. B's calls must keep
  * completing (each within a 5 s hang guard) and B's rate with A flooding
- * must stay within a loose bound of its rate with A idle.
+ * must stay within a loose bound of its rate before A started.
  *
- * Why the bound is loose (B keeps at least 1/20 of its idle rate): speed
+ * Why the bound is loose (B keeps at least 1/100 of its idle rate): speed
  * belongs to the benchmarks, and under TCG rates are noisy. The bound
  * still separates the two policies: B has one entry queued at a time, so
  * it gets one call per consumer pass; with a budget per ring a pass also
- * runs 64 budgets of A's entries, with a budget per process only one.
- * Measured under TCG: a call of B alone takes ~60 us, one of A's ~16 us,
- * so 1/20 holds for a per-process budget up to ~64 entries a pass; the
- * old per-ring policy gave B 1/500.
+ * runs 64 budgets of A's entries, with a budget per process only one
+ * (32 entries). Measured under TCG: per ring B kept 0.001-0.002 of its
+ * rate, per process 0.056; 1/100 is a factor ~5 from both.
  *
  * Placement: A's threads run on the other CPU, B on the consumer's CPU
  * (it sleeps in the module while its call runs), so what B loses to A is
@@ -209,8 +208,8 @@ int main(void)
 	      c1 - c0, loaded);
 	CHECK(bb1 == bb0, "B's calls were bounced (%ld -> %ld)", bb0, bb1);
 	CHECK(worst_loaded < GUARD, "a call of B took %.1f s", worst_loaded);
-	CHECK(idle > 0 && loaded * 20 >= idle,
-	      "B's rate collapsed with A flooding: %ld calls vs %ld alone (want at least 1/20)",
+	CHECK(idle > 0 && loaded * 100 >= idle,
+	      "B's rate collapsed with A flooding: %ld calls vs %ld alone (want at least 1/100)",
 	      loaded, idle);
 	return t_done("t-fair");
 }

@@ -13,9 +13,10 @@
  *            for it (5 s hang guard); prints "raw cpu C", then either
  *            "raw dead reason=R" when the ring dies or, at /tmp/hp.stop,
  *            "raw alive completions=N". Exit 1 on a wrong result or a hang.
- *  where     register, print "where cpu=C", make 100 offloaded calls, and
- *            check (exit 1 otherwise) they were exact and went through the
- *            ring: this context's calls counter rose by 100.
+ *  where     register, print "where cpu=C", make 100 offloaded pwrite64s
+ *            to a tmpfs file, and check (exit 1 otherwise) they were exact
+ *            and ran on the consumer: this context's calls counter rose by
+ *            100 and its bounced counter did not move.
  */
 #include "t.h"
 
@@ -207,20 +208,27 @@ dead:
 
 static int mode_where(void)
 {
-	char key[64];
-	long before, after;
-	int bad = 0;
+	char key[64], path[64];
+	long before, after, b0, b1;
+	int bad = 0, fd;
 
 	t_need_offload();
+	snprintf(path, sizeof(path), "/tmp/hp.where.%d", (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	unlink(path);
+	if (fd < 0)
+		DIE("%s: %s", path, strerror(errno));
 	snprintf(key, sizeof(key), "context pid=%d ", (int)getpid());
 	printf("where cpu=%d\n", esca_thread_cpu());
 	before = t_stat(key, "calls");
-	for (int i = 0; i < 100; i++)
-		bad += O6(SYS_write, 1, "", 0, 0, 0, 0) != 0;
+	b0 = t_stat(key, "bounced");
+	for (int i = 0; i < 100; i++) /* tmpfs: never bounced */
+		bad += O6(SYS_pwrite64, fd, "w", 1, i, 0, 0) != 1;
 	after = t_stat(key, "calls");
-	printf("where: %d wrong, context calls %ld -> %ld\n", bad, before,
-	       after);
-	return bad || after - before < 100;
+	b1 = t_stat(key, "bounced");
+	printf("where: %d wrong, context calls %ld -> %ld, bounced %ld -> %ld\n",
+	       bad, before, after, b0, b1);
+	return bad || after - before < 100 || b1 != b0;
 }
 
 int main(int argc, char **argv)

@@ -138,6 +138,8 @@ c0=$(consumer 0 calls)
 rising $LOAD || bad "the load's calls stopped going through rings after the offline"
 [ "$(consumer 0 calls)" -gt "${c0:-0}" ] || bad "consumer 0 ran nothing after the offline"
 grep -q '^raw dead' /tmp/hp.raw && bad "the raw ring died though consumer 0 could take it: $(cat /tmp/hp.raw)"
+# tmpfs calls: the consumer ran them all, none came back bounced
+[ "$(context $LOAD bounced)" = 0 ] || bad "the load's calls were bounced: $(context $LOAD bounced)"
 for i in 1 2 3; do
 	out=$(timeout 20 $H where 2>&1) || bad "where after offline: $out"
 	echo "$out" | grep -q '^where cpu=0$' || bad "new registration not on CPU 0: $out"
