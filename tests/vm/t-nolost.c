@@ -77,15 +77,25 @@ static int find_rings(void)
 	struct {
 		unsigned long sq, cq;
 	} by_id[MAXRINGS] = { { 0, 0 } };
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "r");
-	int n = 0;
+	static char maps[65536];
+	int fd = open("/proc/self/maps", O_RDONLY), n = 0;
+	size_t len = 0;
+	ssize_t r;
 
-	if (!f)
+	/* one big buffer, few reads: this runs in every child */
+	if (fd < 0)
 		return 0;
-	while (fgets(line, sizeof(line), f)) {
+	while (len < sizeof(maps) - 1 &&
+	       (r = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	maps[len] = 0;
+	for (char *line = maps, *nl; line && *line; line = nl) {
 		unsigned long start, end, off, id;
 
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = 0;
 		if (!strstr(line, "/dev/esca") ||
 		    sscanf(line, "%lx-%lx %*s %lx", &start, &end, &off) != 3)
 			continue;
@@ -97,7 +107,6 @@ static int find_rings(void)
 		else
 			by_id[id].sq = start;
 	}
-	fclose(f);
 	for (int i = 0; i < MAXRINGS; i++) {
 		if (!by_id[i].sq || !by_id[i].cq)
 			continue;
