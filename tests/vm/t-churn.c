@@ -139,17 +139,15 @@ int main(void)
 	      killed_wrong);
 	T_OFFLOADED("busy and short-lived threads", c0, made, 0);
 	{
-		char key[64];
 		long rings;
 
-		snprintf(key, sizeof(key), "context pid=%d ", (int)getpid());
 		/* busy threads exited too: only main's ring is left */
-		for (int i = 0; i < 100 && (rings = t_stat(key, "rings")) != 1;
-		     i++)
+		for (int i = 0;
+		     i < 100 && (rings = t_ctx(getpid(), "rings")) != 1; i++)
 			usleep(10000);
 		CHECK(rings == 1, "%ld rings left, want 1 (main)", rings);
 		printf("%d thread lifetimes, %ld calls made, %ld in this context\n",
-		       CHURNERS * LIVES, made, t_stat(key, "calls"));
+		       CHURNERS * LIVES, made, t_ctx(getpid(), "calls"));
 	}
 	return t_done("t-churn");
 }

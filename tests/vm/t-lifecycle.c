@@ -26,14 +26,6 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static char ctx_key[64];
-
-static const char *key_for(pid_t pid)
-{
-	snprintf(ctx_key, sizeof(ctx_key), "context pid=%d ", (int)pid);
-	return ctx_key;
-}
-
 static bool maps_have_esca(void)
 {
 	char line[512];
@@ -93,10 +85,10 @@ static void test_fork(void)
 		int bad = maps_have_esca();
 
 		/* not registered: no context for this pid until it asks */
-		bad |= t_stat(key_for(getpid()), "rings") != -1;
+		bad |= t_ctx(getpid(), "rings") != -1;
 		/* and it can register on its own */
 		bad |= !esca_active();
-		bad |= t_stat(key_for(getpid()), "rings") != 1;
+		bad |= t_ctx(getpid(), "rings") != 1;
 		bad |= O6(SYS_write, sink(), "", 0, 0, 0, 0) != 0;
 		bad |= t_ctx_wait(getpid(), "calls", 1) != 1;
 		bad |= t_ctx(getpid(), "bounced") != 0;
@@ -111,7 +103,7 @@ static void test_exec(const char *self)
 
 	if (pid == 0) {
 		t_need_offload();
-		if (t_stat(key_for(getpid()), "rings") != 1)
+		if (t_ctx(getpid(), "rings") != 1)
 			_exit(3);
 		execl(self, self, "--no-context", (char *)NULL);
 		_exit(4);
@@ -129,14 +121,16 @@ static void test_thread_exit(void)
 {
 	pthread_t th;
 	void *active;
-	long before = t_stat(key_for(getpid()), "rings");
+	long before = t_ctx(getpid(), "rings");
 
 	pthread_create(&th, NULL, thread_registers, NULL);
 	pthread_join(th, &active);
 	CHECK(active, "thread did not register");
-	CHECK(wait_stat(key_for(getpid()), "rings", before) == before,
+	for (int i = 0; i < 1000 && t_ctx(getpid(), "rings") != before; i++)
+		usleep(10000);
+	CHECK(t_ctx(getpid(), "rings") == before,
 	      "rings %ld after a thread exited, want %ld",
-	      t_stat(key_for(getpid()), "rings"), before);
+	      t_ctx(getpid(), "rings"), before);
 }
 
 static void install_seccomp(void)
@@ -294,13 +288,13 @@ static void test_kill9(int n)
 		}
 		usleep(2000 + rand() % 20000);
 		{
-			long pending = t_stat(key_for(pid), "pending");
+			long pending = t_ctx(pid, "pending");
 
 			/* a slow (emulated, shared) CPU may not have queued
 			 * much yet: give it up to 1 s more, then kill */
 			for (int k = 0; k < 100 && pending < 1000; k++) {
 				usleep(10000);
-				pending = t_stat(key_for(pid), "pending");
+				pending = t_ctx(pid, "pending");
 			}
 			loaded += pending >= 1000;
 			most = pending > most ? pending : most;
@@ -322,8 +316,7 @@ int main(int argc, char **argv)
 	long live;
 
 	if (argc > 1 && !strcmp(argv[1], "--no-context"))
-		return maps_have_esca() ||
-		       t_stat(key_for(getpid()), "rings") != -1;
+		return maps_have_esca() || t_ctx(getpid(), "rings") != -1;
 	if (argc > 2 && !strcmp(argv[1], "--hold")) {
 		/* Stay registered and busy for argv[2] seconds (t-rmmod.sh). */
 		time_t end = time(NULL) + atoi(argv[2]);

@@ -98,14 +98,11 @@ int main(void)
 		CHECK(verify(&w[i]) == 0, "thread %d: order broken", i);
 	}
 	{
-		char key[64];
-
-		snprintf(key, sizeof(key), "context pid=%d ", (int)getpid());
 		T_OFFLOADED("8 threads", c0, THREADS * CALLS, 0);
 		/* the workers gave their rings back; main keeps its own */
-		CHECK(t_stat(key, "rings") == 1,
+		CHECK(t_ctx(getpid(), "rings") == 1,
 		      "rings left after threads exited: %ld",
-		      t_stat(key, "rings"));
+		      t_ctx(getpid(), "rings"));
 	}
 	return t_done("t-threads");
 }
