@@ -1,25 +1,100 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
 /*
- * Consumer threads: one "esca/N" kernel thread bound to each core of
- * cores=. Each serves the rings assigned to it, a bounded number of
- * entries per ring per pass, spins while it finds work and, after idle_us
- * without work, sets NEED_WAKEUP on its rings and sleeps (io_uring SQPOLL's
- * order: prepare_to_wait, set flag, full barrier, re-check, schedule).
+ * Consumers: one per core of cores=, each served by a worker, a kernel
+ * thread "esca/N" bound to core N. A worker serves its consumer's rings,
+ * a bounded number of entries per process per pass (rotating which ring
+ * goes first), spins while it finds work and, after idle_us without work,
+ * sets NEED_WAKEUP on its rings and sleeps (io_uring SQPOLL's order:
+ * prepare_to_wait, set flag, full barrier, re-check, schedule).
  *
- * Only the consumer removes rings from its list; others only append (under
- * c->lock), so a ring the consumer holds a cursor on stays in the list.
+ * No call may stall a consumer. A watchdog looks at every worker each
+ * few milliseconds: a call running longer than call_timeout_ms and asleep
+ * (not running nor preempted) gets a SIGKILL, which the worker alone can receive (allow_kernel_signal): every
+ * interruptible or killable wait ends, as it would for a killed process,
+ * and the call returns what it returns then. A call that ignores it (an
+ * uninterruptible wait on a FUSE daemon that never answers) has its worker
+ * superseded: a new worker takes the consumer over at once; the stuck one
+ * finishes its call whenever it can, kills that ring (ESCA_DEAD_STALLED)
+ * and exits. A ring is run by one worker at a time (ESCA_RING_S_RUNNING).
+ *
+ * CPU hotplug: when a consumer's CPU goes offline its worker stops and its
+ * rings move to the other consumers (or die, ESCA_DEAD_OFFLINE, if none is
+ * left); when the CPU comes back a new worker is bound to it.
+ *
+ * Only the worker removes rings from its list while it runs; others only
+ * append (under c->lock), so a ring the worker holds a cursor on stays in
+ * the list. esca_workers_lock orders worker changes (watchdog, hotplug,
+ * unload).
  */
 #include <linux/kthread.h>
 #include <linux/slab.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/topology.h>
 #include <linux/timekeeping.h>
 #include <linux/rcupdate.h>
+#include <linux/cpuhotplug.h>
+#include <linux/cpu.h>
+#include <linux/module.h>
 
 #include "esca.h"
 
 struct esca_consumer *esca_consumers;
 unsigned int esca_nr_consumers;
+static DEFINE_MUTEX(esca_workers_lock);
+
+/* Lock the consumer serving @ring, which hotplug may change meanwhile. */
+struct esca_consumer *esca_ring_lock_consumer(struct esca_ring *ring)
+{
+	struct esca_consumer *c;
+
+	for (;;) {
+		c = READ_ONCE(ring->consumer);
+		spin_lock(&c->lock);
+		if (likely(READ_ONCE(ring->consumer) == c))
+			return c;
+		spin_unlock(&c->lock);
+	}
+}
+
+/* The worker's pid in @ns, 0 while offline. */
+pid_t esca_consumer_pid(struct esca_consumer *c, struct pid_namespace *ns)
+{
+	pid_t pid = 0;
+
+	mutex_lock(&esca_workers_lock);
+	if (c->worker)
+		pid = task_pid_nr_ns(c->worker->task, ns);
+	mutex_unlock(&esca_workers_lock);
+	return pid;
+}
+
+bool esca_worker_superseded(struct esca_worker *w)
+{
+	return smp_load_acquire(&w->superseded); /* stuck_ring is set */
+}
+
+/* Around every call: what the watchdog looks at. */
+void esca_call_begin(struct esca_worker *w, struct esca_ring *ring)
+{
+	w->call_ring = ring;
+	WRITE_ONCE(w->call_start, ktime_get_ns());
+}
+
+void esca_call_end(struct esca_worker *w)
+{
+	u64 interrupted;
+
+	spin_lock(&w->call_lock);
+	w->call_start = 0;
+	interrupted = w->interrupted_at;
+	w->interrupted_at = 0;
+	spin_unlock(&w->call_lock);
+	/* After the lock no SIGKILL can come for this call: drop it. */
+	if (interrupted || signal_pending(current))
+		flush_signals(current);
+}
 
 /* Set or clear @flag in every ring's shared flags. Caller holds c->lock. */
 static void rings_set_flag(struct esca_consumer *c, u32 flag, bool on)
@@ -39,7 +114,7 @@ static void consumer_drop(struct esca_consumer *c, struct esca_ring *ring)
 {
 	struct files_struct *files;
 
-	list_del(&ring->node);
+	list_del_init(&ring->node);
 	c->nr_rings--;
 	files = esca_ring_retire(ring);
 	spin_unlock(&c->lock);
@@ -55,9 +130,9 @@ static bool consumer_has_work(struct esca_consumer *c)
 
 	spin_lock(&c->lock);
 	list_for_each_entry(ring, &c->rings, node) {
-		if (esca_ring_dead(ring) ||
-		    (READ_ONCE(ring->sq->sq_tail) != ring->head &&
-		     !READ_ONCE(ring->paused))) {
+		if (esca_ring_dead(ring) ?
+			    !test_bit(ESCA_RING_S_RUNNING, &ring->state) :
+			    esca_ring_has_work(ring)) {
 			work = true;
 			break;
 		}
@@ -91,41 +166,72 @@ static void consumer_sleep(struct esca_consumer *c)
 	spin_unlock(&c->lock);
 }
 
-/* One pass over all rings; returns the number of entries executed. */
-static unsigned int consumer_pass(struct esca_consumer *c)
+/*
+ * One pass over all rings; returns the number of entries executed. Each
+ * process gets ESCA_BATCH_PER_PASS entries per pass however many rings it
+ * has, and the list rotates so every ring goes first in turn.
+ */
+static unsigned int consumer_pass(struct esca_worker *w)
 {
+	struct esca_consumer *c = w->c;
 	struct esca_ring *ring, *next;
 	unsigned int done = 0;
+	u64 pass;
 
 	spin_lock(&c->lock);
+	pass = ++c->pass;
+	if (!list_empty(&c->rings))
+		list_rotate_left(&c->rings);
 	ring = list_first_entry_or_null(&c->rings, struct esca_ring, node);
 	spin_unlock(&c->lock);
 
 	while (ring) {
-		if (!esca_ring_dead(ring))
-			done += esca_ring_run(c, ring);
+		if (!esca_ring_dead(ring)) {
+			struct esca_ctx_share *s = &ring->ctx->share[c->idx];
+			unsigned int n;
+
+			if (s->pass != pass) {
+				s->pass = pass;
+				s->done = 0;
+			}
+			if (s->done < ESCA_BATCH_PER_PASS) {
+				n = esca_ring_run(w, ring,
+						  ESCA_BATCH_PER_PASS - s->done);
+				s->done += n;
+				done += n;
+			}
+			if (esca_worker_superseded(w))
+				return done; /* the list is the new worker's */
+		}
 
 		spin_lock(&c->lock);
 		next = list_is_last(&ring->node, &c->rings) ?
 			       NULL :
 			       list_next_entry(ring, node);
-		if (esca_ring_dead(ring))
+		if (esca_ring_dead(ring) &&
+		    !test_bit(ESCA_RING_S_RUNNING, &ring->state))
 			consumer_drop(c, ring);
 		else
 			spin_unlock(&c->lock);
 		ring = next;
+		cond_resched();
 	}
 	return done;
 }
 
 static int consumer_loop(void *data)
 {
-	struct esca_consumer *c = data;
+	struct esca_worker *w = data;
+	struct esca_consumer *c = w->c;
 	u64 last_work = ktime_get_ns();
 
-	while (!kthread_should_stop()) {
-		if (consumer_pass(c)) {
+	/* Only the watchdog's (kernel) SIGKILL reaches us: see the top. */
+	allow_kernel_signal(SIGKILL);
+	while (!kthread_should_stop() && !esca_worker_superseded(w)) {
+		if (consumer_pass(w)) {
 			last_work = ktime_get_ns();
+		} else if (esca_worker_superseded(w)) {
+			break;
 		} else if (ktime_get_ns() - last_work >
 			   (u64)READ_ONCE(esca_idle_us) * NSEC_PER_USEC) {
 			consumer_sleep(c);
@@ -138,19 +244,64 @@ static int consumer_loop(void *data)
 		 */
 		cond_resched_tasks_rcu_qs();
 	}
+	if (esca_worker_superseded(w)) {
+		struct esca_ring *stuck = w->stuck_ring;
 
-	/* Stopping: only dead rings can be left (no file is open). */
+		/* Our call returned at last: its ring dies, we go. */
+		esca_ring_kill(stuck, ESCA_DEAD_STALLED);
+		esca_ring_put(stuck); /* taken when we were superseded */
+		esca_consumer_wake(c);
+		put_task_struct(w->task);
+		kfree(w);
+		module_put_and_kthread_exit(0);
+	}
+	/* Stopped: the stopper frees us and deals with the rings. */
+	return 0;
+}
+
+static struct esca_worker *worker_create(struct esca_consumer *c)
+{
+	struct esca_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	struct task_struct *t;
+
+	if (!w)
+		return ERR_PTR(-ENOMEM);
+	spin_lock_init(&w->call_lock);
+	w->c = c;
+	t = kthread_create_on_node(consumer_loop, w, cpu_to_node(c->cpu),
+				   "esca/%d", c->cpu);
+	if (IS_ERR(t)) {
+		pr_err("esca: cannot create consumer thread for CPU %d: %ld\n",
+		       c->cpu, PTR_ERR(t));
+		kfree(w);
+		return ERR_CAST(t);
+	}
+	kthread_bind(t, c->cpu);
+	get_task_struct(t);
+	w->task = t;
+	return w;
+}
+
+static void worker_stop(struct esca_worker *w)
+{
+	kthread_stop(w->task);
+	put_task_struct(w->task);
+	kfree(w);
+}
+
+/* Unload: every file is closed, so only dead rings are left. */
+static void consumer_drop_all(struct esca_consumer *c)
+{
 	spin_lock(&c->lock);
 	while (!list_empty(&c->rings)) {
 		struct esca_ring *ring =
 			list_first_entry(&c->rings, struct esca_ring, node);
 
-		esca_ring_kill(ring);
+		esca_ring_kill(ring, ESCA_DEAD_CLOSED);
 		consumer_drop(c, ring);
 		spin_lock(&c->lock);
 	}
 	spin_unlock(&c->lock);
-	return 0;
 }
 
 int esca_consumers_start(const struct cpumask *cores)
@@ -163,29 +314,25 @@ int esca_consumers_start(const struct cpumask *cores)
 		return -ENOMEM;
 	for_each_cpu(cpu, cores) {
 		struct esca_consumer *c = &esca_consumers[i];
-		struct task_struct *t;
+		struct esca_worker *w;
 
 		c->cpu = cpu;
+		c->idx = i;
 		spin_lock_init(&c->lock);
 		INIT_LIST_HEAD(&c->rings);
 		init_waitqueue_head(&c->wq);
-		atomic64_set(&c->wakeups, 0);
-		t = kthread_create_on_node(consumer_loop, c, cpu_to_node(cpu),
-					   "esca/%d", cpu);
-		if (IS_ERR(t)) {
-			pr_err("esca: cannot create consumer thread for CPU %d: %ld\n",
-			       cpu, PTR_ERR(t));
+		w = worker_create(c);
+		if (IS_ERR(w)) {
 			esca_nr_consumers = i;
 			esca_consumers_stop();
-			return PTR_ERR(t);
+			return PTR_ERR(w);
 		}
-		kthread_bind(t, cpu);
-		c->task = t;
+		c->worker = w;
 		i++;
 	}
 	esca_nr_consumers = n;
 	for (i = 0; i < n; i++)
-		wake_up_process(esca_consumers[i].task);
+		wake_up_process(esca_consumers[i].worker->task);
 	return 0;
 }
 
@@ -193,14 +340,22 @@ void esca_consumers_stop(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < esca_nr_consumers; i++)
-		kthread_stop(esca_consumers[i].task);
+	mutex_lock(&esca_workers_lock);
+	for (i = 0; i < esca_nr_consumers; i++) {
+		struct esca_consumer *c = &esca_consumers[i];
+
+		if (c->worker)
+			worker_stop(c->worker);
+		c->worker = NULL;
+		consumer_drop_all(c);
+	}
+	mutex_unlock(&esca_workers_lock);
 	kfree(esca_consumers);
 	esca_consumers = NULL;
 	esca_nr_consumers = 0;
 }
 
-/* Least-loaded consumer, preferring the caller's NUMA node. */
+/* Least-loaded online consumer, preferring the caller's NUMA node. */
 struct esca_consumer *esca_consumer_pick(void)
 {
 	struct esca_consumer *best = NULL;
@@ -213,6 +368,8 @@ struct esca_consumer *esca_consumer_pick(void)
 		bool local = cpu_to_node(c->cpu) == node;
 		unsigned int load = READ_ONCE(c->nr_rings);
 
+		if (READ_ONCE(c->offline))
+			continue;
 		if (!best || (local && !best_local) ||
 		    (local == best_local && load < READ_ONCE(best->nr_rings))) {
 			best = c;
@@ -226,7 +383,7 @@ struct esca_consumer *esca_consumer_pick(void)
 void esca_consumer_add_ring(struct esca_consumer *c, struct esca_ring *ring)
 {
 	spin_lock(&c->lock);
-	ring->consumer = c;
+	WRITE_ONCE(ring->consumer, c);
 	/* A sleeping consumer must be woken by this ring's producer too. */
 	if (c->sleeping)
 		esca_ring_flags(ring, ESCA_RING_NEED_WAKEUP, 0);
@@ -235,20 +392,235 @@ void esca_consumer_add_ring(struct esca_consumer *c, struct esca_ring *ring)
 	spin_unlock(&c->lock);
 }
 
-/* The producer made the bounced deferred call: serve the ring again. */
-void esca_ring_resume(struct esca_ring *ring)
-{
-	struct esca_consumer *c = ring->consumer;
-
-	spin_lock(&c->lock);
-	WRITE_ONCE(ring->paused, false);
-	esca_ring_flags(ring, 0, ESCA_RING_PAUSED);
-	spin_unlock(&c->lock);
-	esca_consumer_wake(c);
-}
-
 void esca_consumer_wake(struct esca_consumer *c)
 {
 	atomic64_inc(&c->wakeups);
 	wake_up(&c->wq);
+}
+
+/* ---- watchdog ---------------------------------------------------------- */
+
+static struct delayed_work esca_watchdog;
+static bool esca_watchdog_stopping;
+
+/*
+ * @w has ignored its SIGKILL: hand its consumer to a new worker. The stuck
+ * worker keeps a reference on the ring of its call (its RUNNING bit keeps
+ * every other worker off it) and kills it when the call returns.
+ */
+static void consumer_replace(struct esca_consumer *c, struct esca_worker *w)
+{
+	struct esca_worker *nw = worker_create(c);
+	struct esca_ring *ring = NULL;
+
+	if (IS_ERR(nw))
+		return; /* try again at the next tick */
+	/* Still in that call? Then its ring is alive (RUNNING: not dropped). */
+	spin_lock(&w->call_lock);
+	if (w->call_start && w->interrupted_at) {
+		ring = w->call_ring;
+		esca_ring_get(ring);
+		w->stuck_ring = ring;
+		smp_store_release(&w->superseded, true);
+	}
+	spin_unlock(&w->call_lock);
+	if (!ring) {
+		worker_stop(nw); /* never started: it just goes */
+		return;
+	}
+	spin_lock(&c->lock);
+	c->worker = nw;
+	spin_unlock(&c->lock);
+	__module_get(THIS_MODULE); /* dropped by the stuck worker's exit */
+	atomic64_inc(&c->replaced);
+	pr_warn("esca: CPU %d: a call of pid %d (ring %u) ignores its interrupt; a new worker takes over, the ring dies\n",
+		c->cpu, ring->ctx->tgid, ring->id);
+	wake_up_process(nw->task);
+}
+
+static unsigned long watchdog_period(void)
+{
+	unsigned int ms = READ_ONCE(esca_call_timeout_ms) / 4;
+
+	return msecs_to_jiffies(clamp(ms, 10U, 250U));
+}
+
+static void watchdog_fn(struct work_struct *work)
+{
+	u64 budget = (u64)READ_ONCE(esca_call_timeout_ms) * NSEC_PER_MSEC;
+	u64 now = ktime_get_ns();
+	unsigned int i;
+
+	mutex_lock(&esca_workers_lock);
+	for (i = 0; budget && i < esca_nr_consumers; i++) {
+		struct esca_consumer *c = &esca_consumers[i];
+		struct esca_worker *w = c->worker;
+		bool replace = false;
+		u64 start;
+
+		if (!w)
+			continue;
+		spin_lock(&w->call_lock);
+		start = READ_ONCE(w->call_start);
+		/*
+		 * Only a call that waits: one that runs, or was preempted
+		 * (a busy host, an emulated CPU), is making progress.
+		 */
+		if (start && now > start && now - start > budget &&
+		    !task_is_running(w->task)) {
+			if (!w->interrupted_at) {
+				w->interrupted_at = now;
+				send_sig(SIGKILL, w->task, 1);
+				atomic64_inc(&c->stalls);
+			} else if (now - w->interrupted_at >
+				   max_t(u64, budget, 100 * NSEC_PER_MSEC)) {
+				replace = true;
+			}
+		}
+		spin_unlock(&w->call_lock);
+		if (replace)
+			consumer_replace(c, w);
+	}
+	mutex_unlock(&esca_workers_lock);
+	if (!READ_ONCE(esca_watchdog_stopping))
+		queue_delayed_work(esca_wq, &esca_watchdog, watchdog_period());
+}
+
+void esca_watchdog_start(void)
+{
+	INIT_DELAYED_WORK(&esca_watchdog, watchdog_fn);
+	queue_delayed_work(esca_wq, &esca_watchdog, watchdog_period());
+}
+
+void esca_watchdog_stop(void)
+{
+	WRITE_ONCE(esca_watchdog_stopping, true);
+	cancel_delayed_work_sync(&esca_watchdog);
+}
+
+/* ---- CPU hotplug ------------------------------------------------------- */
+
+static int esca_hp_state = -1;
+
+static struct esca_consumer *consumer_of(unsigned int cpu)
+{
+	unsigned int i;
+
+	for (i = 0; i < esca_nr_consumers; i++)
+		if (esca_consumers[i].cpu == cpu)
+			return &esca_consumers[i];
+	return NULL;
+}
+
+/* Move @ring (off every list) to another consumer, or let it die. */
+static void ring_rehome(struct esca_consumer *from, struct esca_ring *ring)
+{
+	struct esca_consumer *to = esca_consumer_pick();
+	struct files_struct *files;
+
+	if (to) {
+		spin_lock(&to->lock);
+		WRITE_ONCE(ring->consumer, to);
+		if (to->sleeping)
+			esca_ring_flags(ring, ESCA_RING_NEED_WAKEUP, 0);
+		else
+			esca_ring_flags(ring, 0, ESCA_RING_NEED_WAKEUP);
+		list_add_tail(&ring->node, &to->rings);
+		to->nr_rings++;
+		spin_unlock(&to->lock);
+		esca_consumer_wake(to);
+		return;
+	}
+	/* No consumer left: the ring dies and its calls go direct. */
+	esca_ring_kill(ring, ESCA_DEAD_OFFLINE);
+	spin_lock(&from->lock);
+	files = esca_ring_retire(ring);
+	spin_unlock(&from->lock);
+	if (files)
+		esca_files_put(files);
+	esca_ring_put(ring);
+}
+
+static int esca_cpu_offline(unsigned int cpu)
+{
+	struct esca_consumer *c;
+	struct esca_ring *ring, *tmp;
+	LIST_HEAD(moving);
+
+	mutex_lock(&esca_workers_lock);
+	c = consumer_of(cpu);
+	if (!c || c->offline)
+		goto out;
+	spin_lock(&c->lock);
+	WRITE_ONCE(c->offline, true);
+	spin_unlock(&c->lock);
+	if (c->worker)
+		worker_stop(c->worker);
+	c->worker = NULL;
+
+	spin_lock(&c->lock);
+	list_for_each_entry_safe(ring, tmp, &c->rings, node) {
+		/* A stuck worker still runs it: it stays until online. */
+		if (test_bit(ESCA_RING_S_RUNNING, &ring->state))
+			continue;
+		list_move_tail(&ring->node, &moving);
+		c->nr_rings--;
+	}
+	spin_unlock(&c->lock);
+	list_for_each_entry_safe(ring, tmp, &moving, node) {
+		list_del_init(&ring->node);
+		ring_rehome(c, ring);
+	}
+	pr_info("esca: CPU %u offline: its rings moved to the other consumers\n",
+		cpu);
+out:
+	mutex_unlock(&esca_workers_lock);
+	return 0;
+}
+
+static int esca_cpu_online(unsigned int cpu)
+{
+	struct esca_consumer *c;
+	struct esca_worker *w;
+
+	mutex_lock(&esca_workers_lock);
+	c = consumer_of(cpu);
+	if (!c || !c->offline)
+		goto out;
+	w = worker_create(c);
+	if (IS_ERR(w))
+		goto out; /* stays offline; logged */
+	spin_lock(&c->lock);
+	c->worker = w;
+	WRITE_ONCE(c->offline, false);
+	spin_unlock(&c->lock);
+	wake_up_process(w->task);
+	pr_info("esca: CPU %u online: consumer thread bound to it again\n",
+		cpu);
+out:
+	mutex_unlock(&esca_workers_lock);
+	return 0;
+}
+
+int esca_hotplug_init(void)
+{
+	/* The caller holds cpus_read_lock: no CPU comes or goes meanwhile. */
+	int ret = cpuhp_setup_state_nocalls_cpuslocked(CPUHP_AP_ONLINE_DYN,
+						       "esca:online",
+						       esca_cpu_online,
+						       esca_cpu_offline);
+
+	if (ret < 0) {
+		pr_err("esca: cannot register for CPU hotplug: %d\n", ret);
+		return ret;
+	}
+	esca_hp_state = ret;
+	return 0;
+}
+
+void esca_hotplug_exit(void)
+{
+	if (esca_hp_state >= 0)
+		cpuhp_remove_state_nocalls(esca_hp_state);
+	esca_hp_state = -1;
 }

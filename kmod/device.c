@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
 /*
- * /dev/esca: open, ioctls (SETUP, REGISTER, UNREGISTER, WAKE, WAIT, RESUME),
- * mmap. Refusals a process can repeat at will are logged rate-limited.
+ * /dev/esca: open, ioctls (SETUP, REGISTER, UNREGISTER, WAKE, WAIT), mmap.
+ * Refusals a process can repeat at will are logged rate-limited. The node's
+ * owner, group and mode are the dev_uid, dev_gid and dev_mode parameters
+ * (devtmpfs creates it so; a char device of our own class, since a misc
+ * device cannot carry an owner).
  *
  * file->private_data is the process's context once SETUP has run. The
  * file may travel (fork, SCM_RIGHTS); everything but WAKE checks that the
@@ -12,6 +15,9 @@
 #include <linux/uaccess.h>
 #include <linux/mm.h>
 #include <linux/log2.h>
+#include <linux/cdev.h>
+#include <linux/device.h>
+#include <linux/version.h>
 
 #include "esca.h"
 
@@ -68,7 +74,7 @@ static long ioc_setup(struct file *file, struct esca_setup __user *uarg)
 	if (s.entries < ESCA_ENTRIES_MIN || s.entries > ESCA_ENTRIES_MAX ||
 	    !is_power_of_2(s.entries))
 		return -EINVAL;
-	ret = esca_refuse_seccomp("setup");
+	ret = esca_refuse_current("setup");
 	if (ret)
 		return ret;
 
@@ -110,12 +116,14 @@ static long ioc_register(struct esca_ctx *ctx, struct esca_register __user *u)
 	r.cq_offset = ESCA_CQ_OFFSET(ring->id);
 	r.sq_size = ring->sq_size;
 	r.cq_size = ring->cq_size;
-	r.consumer_cpu = ring->consumer->cpu;
-	esca_ring_put(ring);
+	r.consumer_cpu = READ_ONCE(ring->consumer)->cpu;
 	if (copy_to_user(u, &r, sizeof(r))) {
-		esca_ctx_unregister(ctx, r.ring_id);
+		/* This ring only: its id may be another's by now. */
+		esca_ctx_unregister_ring(ctx, ring);
+		esca_ring_put(ring);
 		return -EFAULT;
 	}
+	esca_ring_put(ring);
 	return 0;
 }
 
@@ -161,7 +169,7 @@ static long esca_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		rcu_read_lock();
 		ring = xa_load(&ctx->rings, (u32)arg);
 		if (ring)
-			esca_consumer_wake(ring->consumer);
+			esca_consumer_wake(READ_ONCE(ring->consumer));
 		rcu_read_unlock();
 		return ring ? 0 : -ENOENT;
 	}
@@ -175,13 +183,6 @@ static long esca_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return esca_ctx_unregister(ctx, (u32)arg);
 	case ESCA_IOC_WAIT:
 		return ioc_wait(ctx, (void __user *)arg);
-	case ESCA_IOC_RESUME:
-		ring = esca_ctx_ring_get(ctx, (u32)arg);
-		if (!ring)
-			return -ENOENT;
-		esca_ring_resume(ring);
-		esca_ring_put(ring);
-		return 0;
 	}
 	return -ENOTTY;
 }
@@ -219,23 +220,79 @@ static const struct file_operations esca_fops = {
 	.llseek = noop_llseek,
 };
 
-static struct miscdevice esca_miscdev = {
-	.minor = MISC_DYNAMIC_MINOR,
+static dev_t esca_devt;
+static struct cdev esca_cdev;
+static struct class *esca_class;
+static struct device esca_dev;
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+static char *esca_devnode(const struct device *dev, umode_t *mode,
+			  kuid_t *uid, kgid_t *gid)
+#else
+static char *esca_devnode(struct device *dev, umode_t *mode, kuid_t *uid,
+			  kgid_t *gid)
+#endif
+{
+	if (mode)
+		*mode = esca_dev_mode;
+	if (uid)
+		*uid = KUIDT_INIT(esca_dev_uid);
+	if (gid)
+		*gid = KGIDT_INIT(esca_dev_gid);
+	return NULL;
+}
+
+static const struct device_type esca_dev_type = {
 	.name = "esca",
-	.fops = &esca_fops,
-	.mode = 0666,
+	.devnode = esca_devnode,
 };
+
+static void esca_dev_release(struct device *dev)
+{
+}
 
 int esca_device_init(void)
 {
-	int ret = misc_register(&esca_miscdev);
+	int ret = alloc_chrdev_region(&esca_devt, 0, 1, "esca");
 
 	if (ret)
-		pr_err("esca: cannot register /dev/esca: %d\n", ret);
+		goto fail;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	esca_class = class_create("esca");
+#else
+	esca_class = class_create(THIS_MODULE, "esca");
+#endif
+	if (IS_ERR(esca_class)) {
+		ret = PTR_ERR(esca_class);
+		goto fail_region;
+	}
+	cdev_init(&esca_cdev, &esca_fops);
+	esca_cdev.owner = THIS_MODULE;
+	device_initialize(&esca_dev);
+	esca_dev.devt = esca_devt;
+	esca_dev.class = esca_class;
+	esca_dev.type = &esca_dev_type;
+	esca_dev.release = esca_dev_release;
+	ret = dev_set_name(&esca_dev, "esca");
+	if (!ret)
+		ret = cdev_device_add(&esca_cdev, &esca_dev);
+	if (ret) {
+		put_device(&esca_dev);
+		class_destroy(esca_class);
+		goto fail_region;
+	}
+	return 0;
+fail_region:
+	unregister_chrdev_region(esca_devt, 1);
+fail:
+	pr_err("esca: cannot register /dev/esca: %d\n", ret);
 	return ret;
 }
 
 void esca_device_exit(void)
 {
-	misc_deregister(&esca_miscdev);
+	cdev_device_del(&esca_cdev, &esca_dev);
+	put_device(&esca_dev);
+	class_destroy(esca_class);
+	unregister_chrdev_region(esca_devt, 1);
 }

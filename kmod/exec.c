@@ -5,23 +5,77 @@
  * Borrowed identity, the rules (read before adding a call):
  *  - mm: kthread_use_mm(ctx->mm) under mmget_not_zero() for one batch, so
  *    user pointers are the process's own and bad ones give -EFAULT from
- *    the call itself. If the mm is already gone, the ring dies.
- *  - files: current->files is swapped to the ring's referenced table for
- *    the batch; fd numbers resolve in the submitter's table only.
- *  - creds: the submitting thread's current credentials (get_task_cred),
- *    taken per batch, so a setuid() after registration is honoured; the
- *    consumer's own root powers are never used.
- *  - signals: a kernel thread ignores all signals, so calls never see one
- *    pending and a SIGPIPE the call raises on itself is discarded; we
- *    raise it on the submitter exactly where the call would have
- *    (send_sig, same as pipe_write and sk_stream_error do on current).
- *  - seccomp: registration is refused under a filter, and a ring whose
- *    thread acquired one later dies before its next batch runs.
- *  - blocking: a call that could sleep indefinitely on a blocking-mode
- *    pipe, socket or device is not run; it is BOUNCED back to the
- *    producer, which makes it directly (it had no effect here).
- *  - not borrowed: rlimits (RLIMIT_FSIZE), cwd/root (only fd-based calls
- *    are allowed), audit and accounting attribution, the personality.
+ *    the call itself. While the mm is being torn down (ctx->draining) the
+ *    MMU notifier holds exit_mmap back and the batch runs without mm_users.
+ *  - files: current->files is swapped to the ring's referenced table (the
+ *    registering thread's) for the batch; fd numbers resolve there only.
+ *  - creds: the snapshot taken at REGISTER, never the thread's current
+ *    ones and never the consumer's own root powers.
+ *  - the ring dies before a batch (entries then never run; the library
+ *    makes them directly) as soon as its identity stops being true: the
+ *    thread exited on its own, its credentials were replaced (setuid,
+ *    exec, capset...), its mm or file table is no longer the ring's
+ *    (exec, unshare(CLONE_FILES), close_range(CLOSE_RANGE_UNSHARE)), or a
+ *    thread of the process is under seccomp. The tail is read (acquire)
+ *    before these checks, so a change made before an entry was queued is
+ *    seen. A thread exiting with its whole process leaves its queue to the
+ *    drain (context.c), which runs it if the thread never changed creds.
+ *  - memory cgroup: set_active_memcg(the process's) for the batch, so
+ *    kernel memory the calls allocate is charged to the process; block
+ *    I/O is attributed to its blkcg (kthread_associate_blkcg).
+ *  - signals: a kernel thread gets no signals from user space, so calls
+ *    never see one pending (the watchdog's SIGKILL aside, see consumer.c);
+ *    a SIGPIPE the call raises on itself is discarded and raised on the
+ *    submitter exactly where the call would have (send_sig, as pipe_write
+ *    and sk_stream_error do on current).
+ *  - seccomp and audit: a process under either is refused at SETUP and
+ *    REGISTER; a ring whose process gains a filter later dies.
+ *
+ * What else the calls read from current, call by call (the audit). The
+ * answer is: borrowed (above), not read, or the call is BOUNCED back to
+ * the producer, which makes it directly (it had no effect here):
+ *  - read, readv, pread64, recvfrom, recvmsg: f_pos, the file's own state.
+ *    Bounced: blocking-mode pipes, sockets, eventfd, timerfd (could sleep
+ *    forever: a kernel thread sees no signal); files on filesystems that
+ *    wait on user space or the network (FUSE, NFS, overlayfs over them,
+ *    procfs, sysfs: anything but tmpfs, ramfs, ext2-4, xfs, btrfs);
+ *    char devices but null, zero, full, random, urandom; block devices;
+ *    anonymous files but eventfd, timerfd, epoll, inotify (signalfd
+ *    dequeues current's signals; userfaultfd, fanotify, io_uring, pidfd
+ *    act on current); sockets but AF_INET/AF_INET6 (AF_UNIX and netlink
+ *    messages carry the sender's pid and creds of current, SCM_RIGHTS
+ *    installs fds under current's RLIMIT_NOFILE, SCM_CREDENTIALS reports
+ *    pids in current's pid namespace, audit netlink reads current's
+ *    loginuid). recvmsg on AF_INET: cmsgs carry no identity.
+ *  - write, writev, pwrite64, sendfile: as read, plus RLIMIT_FSIZE and
+ *    SIGXFSZ are current's: writes to regular files are bounced while the
+ *    process's RLIMIT_FSIZE is finite. sendfile's in_fd as read.
+ *  - sendto, sendmsg: as write; AF_UNIX paths would resolve from current's
+ *    root and cwd (bounced with AF_UNIX); MSG_ZEROCOPY pins pages against
+ *    current's RLIMIT_MEMLOCK (bounced). AF_INET routing, BPF cgroup hooks
+ *    and socket memory use the socket's own netns and cgroup.
+ *  - close: flush (filesystem: the class rules above apply) and, for the
+ *    last reference, the final fput run here, synchronously (__fput_sync),
+ *    so FIN, lock release and pipe EOF happen before the result shows, as
+ *    for a direct close. Bounced: a socket with SO_LINGER (the release
+ *    waits for the linger time), char devices but the mem ones (a tty's
+ *    release waits for output).
+ *  - shutdown, setsockopt: the socket's state; capability checks use the
+ *    borrowed creds; SO_ATTACH_FILTER memory goes to the active memcg.
+ *  - getsockopt: SO_PEERCRED and SO_PEERPIDFD report the peer in current's
+ *    pid namespace (or make a pidfd): bounced. The rest reads the socket.
+ *  - epoll_ctl: the target is polled once (vfs_poll): bounced for a
+ *    target of a class above that is bounced (FUSE poll waits on the
+ *    daemon; signalfd's poll waits on current's signals). EPOLLWAKEUP is
+ *    checked against the borrowed creds.
+ *  - fsync, fdatasync, ftruncate, fchmod, fchown: the inode; the creds are
+ *    borrowed; the class rules apply to the filesystem (ftruncate also
+ *    RLIMIT_FSIZE).
+ *  - not borrowed, for any call: the pid and comm of current (no call
+ *    above reports them but those bounced), task I/O accounting
+ *    (/proc/PID/io) and BSD process accounting, which credit the consumer;
+ *    the NUMA memory policy and cpuset of the caller (pages a call
+ *    allocates follow the consumer's).
  *
  * Calls go to the kernel's own x86-64 entry points (__x64_sys_*), found
  * once at load through kallsyms; nothing is re-implemented and nothing in
@@ -39,7 +93,14 @@
 #include <linux/sched/signal.h>
 #include <linux/nospec.h>
 #include <linux/socket.h>
+#include <linux/net.h>
+#include <linux/major.h>
+#include <linux/magic.h>
+#include <linux/memcontrol.h>
+#include <linux/cgroup.h>
+#include <linux/seccomp.h>
 #include <linux/uaccess.h>
+#include <net/sock.h>
 #include <asm/unistd.h>
 #include <asm/ptrace.h>
 #include <asm/cpufeature.h>
@@ -48,43 +109,54 @@
 
 typedef long (*esca_syscall_fn)(const struct pt_regs *regs);
 
+/* How a call uses an fd argument: what could make it wait on its file. */
+enum esca_fd_use {
+	FD_NONE,
+	FD_READ, /* reads data: may wait for it */
+	FD_WRITE, /* writes data: may wait for room; RLIMIT_FSIZE */
+	FD_META, /* inode or socket state: the filesystem is asked */
+	FD_TRUNC, /* ftruncate: the filesystem, and RLIMIT_FSIZE */
+	FD_POLL, /* epoll_ctl's target: polled once */
+	FD_CLOSE, /* flush and final release */
+};
+
 struct esca_call {
 	const char *sym;
 	esca_syscall_fn fn;
-	u8 fd_args; /* bit i: args[i] is an fd whose I/O may block */
+	u8 fd_use[3]; /* enum esca_fd_use of args[0..2] */
 	bool sigpipe; /* -EPIPE comes with SIGPIPE unless MSG_NOSIGNAL */
 	s8 msg_flags_arg; /* index of a MSG_* flags argument, or -1 */
 };
 
-#define CALL(nr, name, fds, pipe, mflags)  \
-	[nr] = { .sym = "__x64_sys_" name, \
-		 .fd_args = (fds),         \
-		 .sigpipe = (pipe),        \
+#define CALL(nr, name, u0, u1, u2, pipe, mflags) \
+	[nr] = { .sym = "__x64_sys_" name,       \
+		 .fd_use = { u0, u1, u2 },       \
+		 .sigpipe = (pipe),              \
 		 .msg_flags_arg = (mflags) }
 
 /* The allowlist. Anything else is answered -ENOSYS. */
 static struct esca_call esca_calls[] = {
-	CALL(__NR_read, "read", BIT(0), false, -1),
-	CALL(__NR_write, "write", BIT(0), true, -1),
-	CALL(__NR_readv, "readv", BIT(0), false, -1),
-	CALL(__NR_writev, "writev", BIT(0), true, -1),
-	CALL(__NR_pread64, "pread64", BIT(0), false, -1),
-	CALL(__NR_pwrite64, "pwrite64", BIT(0), true, -1),
-	CALL(__NR_sendto, "sendto", BIT(0), true, 3),
-	CALL(__NR_recvfrom, "recvfrom", BIT(0), false, -1),
-	CALL(__NR_sendmsg, "sendmsg", BIT(0), true, 2),
-	CALL(__NR_recvmsg, "recvmsg", BIT(0), false, -1),
-	CALL(__NR_sendfile, "sendfile64", BIT(0) | BIT(1), true, -1),
-	CALL(__NR_close, "close", 0, false, -1),
-	CALL(__NR_shutdown, "shutdown", 0, false, -1),
-	CALL(__NR_epoll_ctl, "epoll_ctl", 0, false, -1),
-	CALL(__NR_fsync, "fsync", 0, false, -1),
-	CALL(__NR_fdatasync, "fdatasync", 0, false, -1),
-	CALL(__NR_ftruncate, "ftruncate", 0, false, -1),
-	CALL(__NR_fchmod, "fchmod", 0, false, -1),
-	CALL(__NR_fchown, "fchown", 0, false, -1),
-	CALL(__NR_setsockopt, "setsockopt", 0, false, -1),
-	CALL(__NR_getsockopt, "getsockopt", 0, false, -1),
+	CALL(__NR_read, "read", FD_READ, 0, 0, false, -1),
+	CALL(__NR_write, "write", FD_WRITE, 0, 0, true, -1),
+	CALL(__NR_readv, "readv", FD_READ, 0, 0, false, -1),
+	CALL(__NR_writev, "writev", FD_WRITE, 0, 0, true, -1),
+	CALL(__NR_pread64, "pread64", FD_READ, 0, 0, false, -1),
+	CALL(__NR_pwrite64, "pwrite64", FD_WRITE, 0, 0, true, -1),
+	CALL(__NR_sendto, "sendto", FD_WRITE, 0, 0, true, 3),
+	CALL(__NR_recvfrom, "recvfrom", FD_READ, 0, 0, false, 3),
+	CALL(__NR_sendmsg, "sendmsg", FD_WRITE, 0, 0, true, 2),
+	CALL(__NR_recvmsg, "recvmsg", FD_READ, 0, 0, false, 2),
+	CALL(__NR_sendfile, "sendfile64", FD_WRITE, FD_READ, 0, true, -1),
+	CALL(__NR_close, "close", FD_CLOSE, 0, 0, false, -1),
+	CALL(__NR_shutdown, "shutdown", FD_META, 0, 0, false, -1),
+	CALL(__NR_epoll_ctl, "epoll_ctl", FD_META, 0, FD_POLL, false, -1),
+	CALL(__NR_fsync, "fsync", FD_META, 0, 0, false, -1),
+	CALL(__NR_fdatasync, "fdatasync", FD_META, 0, 0, false, -1),
+	CALL(__NR_ftruncate, "ftruncate", FD_TRUNC, 0, 0, false, -1),
+	CALL(__NR_fchmod, "fchmod", FD_META, 0, 0, false, -1),
+	CALL(__NR_fchown, "fchown", FD_META, 0, 0, false, -1),
+	CALL(__NR_setsockopt, "setsockopt", FD_META, 0, 0, false, -1),
+	CALL(__NR_getsockopt, "getsockopt", FD_META, 0, 0, false, -1),
 };
 
 static void (*esca_put_files_struct)(struct files_struct *files);
@@ -259,32 +331,151 @@ void esca_exec_exit(void)
 	esca_put_wq = NULL;
 }
 
-/*
- * Could I/O on @fd sleep without bound? Regular files, block devices and
- * directories do bounded work; anything else must be in non-blocking mode.
- * A bad fd is left to the call itself, which reports EBADF.
- */
-static bool fd_may_block(unsigned int fd)
+/* Filesystems whose calls do bounded work: no user space, no network. */
+static bool fs_bounded(const struct super_block *sb)
 {
-	struct file *f = fget(fd);
-	umode_t mode;
-	bool block;
-
-	if (!f)
-		return false;
-	mode = file_inode(f)->i_mode;
-	block = !(f->f_flags & O_NONBLOCK) && !S_ISREG(mode) &&
-		!S_ISBLK(mode) && !S_ISDIR(mode);
-	fput(f);
-	return block;
+	switch (sb->s_magic) {
+	case TMPFS_MAGIC:
+	case RAMFS_MAGIC:
+	case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case PIPEFS_MAGIC:
+	case SOCKFS_MAGIC:
+		return true;
+	}
+	return false;
 }
 
-static long exec_one(struct esca_ring *ring, const struct esca_sqe *sqe,
-		     u32 *cflags)
+/* /dev/null, zero, full, random, urandom: never wait for long. */
+static bool chr_bounded(const struct inode *inode)
+{
+	unsigned int minor = iminor(inode);
+
+	return imajor(inode) == MEM_MAJOR &&
+	       (minor == 3 || minor == 5 || minor == 7 || minor == 8 ||
+		minor == 9);
+}
+
+/* Anonymous files whose I/O and poll act on the file alone. */
+static bool anon_bounded(const struct file *f)
+{
+	const char *name = (const char *)f->f_path.dentry->d_name.name;
+
+	return !strcmp(name, "[eventfd]") || !strcmp(name, "[timerfd]") ||
+	       !strcmp(name, "[eventpoll]") || !strcmp(name, "inotify");
+}
+
+struct esca_batch {
+	bool fsize_limited; /* the process has a finite RLIMIT_FSIZE */
+};
+
+/*
+ * May the consumer make a call that uses @fd as @use? False: bounce it.
+ * Checked on the file the fd names now; another thread may swap the fd
+ * (dup2) or clear O_NONBLOCK before the call looks it up again: the
+ * watchdog in consumer.c is the safety net for that race.
+ */
+static bool fd_may_run(const struct esca_batch *b, unsigned int fd, u8 use,
+		       bool dontwait)
+{
+	struct file *f = fget_raw(fd);
+	struct inode *inode;
+	bool nonblock, ok;
+	umode_t mode;
+
+	if (!f)
+		return true; /* the call itself reports EBADF */
+	inode = file_inode(f);
+	mode = inode->i_mode;
+	nonblock = (f->f_flags & O_NONBLOCK) || dontwait;
+	if (f->f_mode & FMODE_PATH) {
+		ok = true; /* every call but close fails with EBADF */
+	} else if (S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode)) {
+		ok = fs_bounded(inode->i_sb) &&
+		     !(S_ISREG(mode) && b->fsize_limited &&
+		       (use == FD_WRITE || use == FD_TRUNC));
+	} else if (S_ISSOCK(mode)) {
+		struct socket *sock = sock_from_file(f);
+		struct sock *sk = sock ? sock->sk : NULL;
+
+		if (use == FD_READ || use == FD_WRITE)
+			ok = sk && nonblock &&
+			     (sk->sk_family == AF_INET ||
+			      sk->sk_family == AF_INET6);
+		else if (use == FD_CLOSE)
+			ok = !(sk && sock_flag(sk, SOCK_LINGER));
+		else
+			ok = true;
+	} else if (S_ISFIFO(mode)) {
+		if (use == FD_READ || use == FD_WRITE)
+			ok = nonblock;
+		else
+			ok = use == FD_POLL || use == FD_CLOSE ||
+			     fs_bounded(inode->i_sb);
+	} else if (S_ISCHR(mode)) {
+		ok = chr_bounded(inode);
+	} else if (S_ISBLK(mode)) {
+		ok = false;
+	} else {
+		ok = inode->i_sb->s_magic == ANON_INODE_FS_MAGIC &&
+		     anon_bounded(f) &&
+		     (nonblock || (use != FD_READ && use != FD_WRITE));
+	}
+	fput(f);
+	return ok;
+}
+
+/* Must the consumer hand @sqe back to the producer? */
+static bool must_bounce(const struct esca_batch *b, const struct esca_call *call,
+			unsigned int nr, const struct esca_sqe *sqe)
+{
+	bool dontwait = false;
+	unsigned int i;
+
+	if (call->msg_flags_arg >= 0) {
+		u64 fl = sqe->args[call->msg_flags_arg];
+
+		if (fl & MSG_ZEROCOPY)
+			return true;
+		dontwait = fl & MSG_DONTWAIT;
+	}
+	if (nr == __NR_getsockopt && sqe->args[1] == SOL_SOCKET &&
+	    (sqe->args[2] == SO_PEERCRED || sqe->args[2] == 77 /* PEERPIDFD */))
+		return true;
+	for (i = 0; i < ARRAY_SIZE(call->fd_use); i++)
+		if (call->fd_use[i] &&
+		    !fd_may_run(b, (unsigned int)sqe->args[i], call->fd_use[i],
+				dontwait))
+			return true;
+	return false;
+}
+
+/*
+ * close, with the final release of the file run here: a kernel thread's
+ * last fput() would otherwise be deferred to a workqueue and run after the
+ * producer saw the result.
+ */
+static long exec_close(const struct esca_call *call, struct pt_regs *regs)
+{
+	struct file *f = fget_raw((unsigned int)regs->di);
+	long res = call->fn(regs);
+
+	if (f) {
+		if (res == 0)
+			__fput_sync(f);
+		else
+			fput(f);
+	}
+	return res;
+}
+
+static long exec_one(struct esca_ring *ring, const struct esca_batch *b,
+		     const struct esca_sqe *sqe, u32 *cflags)
 {
 	const struct esca_call *call;
 	struct pt_regs regs;
-	unsigned int nr = sqe->nr, i;
+	unsigned int nr = sqe->nr;
 	long res;
 
 	if (sqe->flags & ~ESCA_SQE_VALID_FLAGS)
@@ -295,12 +486,9 @@ static long exec_one(struct esca_ring *ring, const struct esca_sqe *sqe,
 	call = &esca_calls[nr];
 	if (!call->fn)
 		return -ENOSYS;
-	for (i = 0; i < 6; i++) {
-		if ((call->fd_args & BIT(i)) &&
-		    fd_may_block((unsigned int)sqe->args[i])) {
-			*cflags |= ESCA_CQE_BOUNCED;
-			return 0;
-		}
+	if (must_bounce(b, call, nr, sqe)) {
+		*cflags |= ESCA_CQE_BOUNCED;
+		return 0;
 	}
 
 	memset(&regs, 0, sizeof(regs));
@@ -312,10 +500,10 @@ static long exec_one(struct esca_ring *ring, const struct esca_sqe *sqe,
 	regs.r9 = sqe->args[5];
 	regs.orig_ax = nr;
 	regs.ax = -ENOSYS;
-	res = call->fn(&regs);
+	res = nr == __NR_close ? exec_close(call, &regs) : call->fn(&regs);
 
-	/* No signal is ever pending here, but be exact if one path says
-	 * "restart": a direct caller would see EINTR at worst.
+	/* Only the watchdog's SIGKILL is ever pending here: a direct caller
+	 * interrupted by a signal would see EINTR at worst.
 	 */
 	if (res <= -ERESTARTSYS && res >= -ERESTART_RESTARTBLOCK)
 		res = -EINTR;
@@ -337,51 +525,143 @@ static struct files_struct *swap_files(struct files_struct *files)
 	return old;
 }
 
-/* Execute up to ESCA_BATCH_PER_PASS entries of @ring; returns how many. */
-unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
-{
-	struct esca_ctx *ctx = ring->ctx;
-	const struct cred *cred, *old_cred;
-	struct files_struct *old_files;
-	u32 head = ring->head, tail, n, i;
-	u64 errors = 0, bounced = 0;
-	struct files_struct *files;
+#define RING_RUN 0
+#define RING_SKIP (-1)
 
+/*
+ * Is the ring's identity still true? RING_RUN, RING_SKIP (its thread is
+ * exiting with the process: the drain will run the queue), or the
+ * ESCA_DEAD_* reason to kill it for. Called after the tail was read.
+ */
+static int ring_check(struct esca_ring *ring)
+{
+	struct task_struct *t = ring->task;
+	struct esca_ctx *ctx = ring->ctx;
+
+	if (test_bit(ESCA_RING_S_EXIT_ALONE, &ring->state))
+		return ESCA_DEAD_EXITED;
+	if (rcu_access_pointer(t->real_cred) != ring->cred)
+		return ESCA_DEAD_IDENTITY;
+	if (READ_ONCE(t->seccomp.mode) != SECCOMP_MODE_DISABLED ||
+	    esca_group_seccomp(t))
+		return ESCA_DEAD_SECCOMP;
+	if (READ_ONCE(ctx->draining))
+		return RING_RUN;
+	if (READ_ONCE(t->flags) & PF_EXITING) {
+		struct signal_struct *sig = t->signal;
+
+		/* Without the exit probe, tell the two exits apart here. */
+		if (!esca_exit_probe_on() &&
+		    !(READ_ONCE(sig->flags) & SIGNAL_GROUP_EXIT) &&
+		    !READ_ONCE(sig->group_exec_task))
+			return ESCA_DEAD_EXITED;
+		return RING_SKIP;
+	}
+	if (READ_ONCE(t->mm) != ctx->mm || READ_ONCE(t->files) != ring->files)
+		return ESCA_DEAD_IDENTITY;
+	return RING_RUN;
+}
+
+/* For the drain: would the queue run? */
+bool esca_ring_runnable(struct esca_ring *ring)
+{
+	return ring_check(ring) == RING_RUN;
+}
+
+/* Is there something for a worker to do on @ring (not dead)? */
+bool esca_ring_has_work(struct esca_ring *ring)
+{
+	if (!esca_ring_files(ring) ||
+	    test_bit(ESCA_RING_S_RUNNING, &ring->state))
+		return false;
 	if (READ_ONCE(ring->paused))
+		return READ_ONCE(ring->sq->resume) == ring->pause_idx + 1;
+	if (READ_ONCE(ring->sq->sq_tail) == READ_ONCE(ring->head))
+		return false;
+	/* exiting with its process: nothing until the drain */
+	return READ_ONCE(ring->ctx->draining) ||
+	       !(READ_ONCE(ring->task->flags) & PF_EXITING) ||
+	       test_bit(ESCA_RING_S_EXIT_ALONE, &ring->state);
+}
+
+static const char *const dead_what[] = {
+	[ESCA_DEAD_EXITED] = "its thread exited",
+	[ESCA_DEAD_IDENTITY] = "its thread's creds, mm or file table changed",
+	[ESCA_DEAD_SECCOMP] = "a thread is under seccomp",
+};
+
+/*
+ * Execute up to @budget entries of @ring; returns how many. One worker
+ * at a time (ESCA_RING_S_RUNNING); a dead ring is never started.
+ */
+unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
+			   unsigned int budget)
+{
+	struct esca_consumer *c = w->c;
+	struct esca_ctx *ctx = ring->ctx;
+	const struct cred *old_cred;
+	struct files_struct *old_files, *files;
+	struct mem_cgroup *memcg, *old_memcg;
+	struct cgroup_subsys_state *blkcg = NULL;
+	struct esca_batch b;
+	u32 head, tail, n = 0, i;
+	u64 errors = 0, bounced = 0;
+	bool draining;
+	int verdict;
+
+	if (test_and_set_bit_lock(ESCA_RING_S_RUNNING, &ring->state))
 		return 0;
+	if (esca_ring_dead(ring))
+		goto out;
+	files = esca_ring_files(ring);
+	if (!files)
+		goto out;
+	if (READ_ONCE(ring->paused)) {
+		/* H, matches G: the producer made the bounced call */
+		if (smp_load_acquire(&ring->sq->resume) != ring->pause_idx + 1)
+			goto out;
+		spin_lock(&c->lock);
+		WRITE_ONCE(ring->paused, false);
+		esca_ring_flags(ring, 0, ESCA_RING_PAUSED);
+		spin_unlock(&c->lock);
+	}
+	head = ring->head;
 	tail = smp_load_acquire(&ring->sq->sq_tail); /* B, matches A */
 	if (tail == head)
-		return 0;
-	/* Set at mmap, before the producer could write the tail we saw. */
-	files = READ_ONCE(ring->files);
-	if (!files)
-		return 0;
+		goto out;
 	if (tail - head > ring->entries) {
 		pr_notice_ratelimited(
 			"esca: pid %d ring %u: tail %u is more than %u past head %u; ring stopped\n",
 			ctx->tgid, ring->id, tail, ring->entries, head);
-		esca_ring_kill(ring);
-		return 0;
+		esca_ring_kill(ring, ESCA_DEAD_PROTOCOL);
+		goto out;
 	}
-#ifdef CONFIG_SECCOMP
-	if (READ_ONCE(ring->task->seccomp.mode) != SECCOMP_MODE_DISABLED) {
-		pr_notice_ratelimited(
-			"esca: pid %d ring %u: thread is now under seccomp; ring stopped\n",
-			ctx->tgid, ring->id);
-		esca_ring_kill(ring);
-		return 0;
+	verdict = ring_check(ring);
+	if (verdict == RING_SKIP)
+		goto out;
+	if (verdict != RING_RUN) {
+		pr_notice_ratelimited("esca: pid %d ring %u: %s; ring stopped\n",
+				      ctx->tgid, ring->id, dead_what[verdict]);
+		esca_ring_kill(ring, verdict);
+		goto out;
 	}
-#endif
-	if (!mmget_not_zero(ctx->mm)) {
-		esca_ring_kill(ring); /* the process is exiting */
-		return 0;
-	}
-	n = min_t(u32, tail - head, ESCA_BATCH_PER_PASS);
+	draining = READ_ONCE(ctx->draining);
+	/* Exiting and not yet draining: the drain comes, wait for it. */
+	if (!draining && !mmget_not_zero(ctx->mm))
+		goto out;
+	n = min_t(u32, tail - head, budget);
+	b.fsize_limited = task_rlimit(ring->task, RLIMIT_FSIZE) !=
+			  RLIM_INFINITY;
 
 	kthread_use_mm(ctx->mm);
 	old_files = swap_files(files);
-	cred = get_task_cred(ring->task);
-	old_cred = override_creds(cred);
+	old_cred = override_creds(ring->cred);
+	memcg = get_mem_cgroup_from_mm(ctx->mm);
+	old_memcg = set_active_memcg(memcg);
+#ifdef CONFIG_BLK_CGROUP
+	blkcg = task_get_css(ring->task, io_cgrp_id);
+	kthread_associate_blkcg(blkcg);
+#endif
 
 	for (i = 0; i < n; i++, head++) {
 		const struct esca_sqe *shared = &ring->sqes[head & ring->mask];
@@ -399,7 +679,9 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 			sqe.args[k] = READ_ONCE(shared->args[k]);
 		sqe.user_data = READ_ONCE(shared->user_data);
 
-		res = exec_one(ring, &sqe, &cflags);
+		esca_call_begin(w, ring);
+		res = exec_one(ring, &b, &sqe, &cflags);
+		esca_call_end(w);
 		if (res < 0)
 			errors++;
 		if (cflags & ESCA_CQE_BOUNCED)
@@ -416,24 +698,32 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 			(sqe.flags & ESCA_SQE_DEFERRED);
 		if (pause) {
 			spin_lock(&c->lock);
+			ring->pause_idx = head;
 			WRITE_ONCE(ring->paused, true);
 			esca_ring_flags(ring, ESCA_RING_PAUSED, 0);
 			spin_unlock(&c->lock);
 		}
 		/* C, matches D: the CQE is written before the head passes it */
 		smp_store_release(&ring->cq->sq_head, head + 1);
-		if (pause) {
+		if (pause || esca_worker_superseded(w)) {
 			n = i + 1;
 			break;
 		}
 	}
 
+#ifdef CONFIG_BLK_CGROUP
+	kthread_associate_blkcg(NULL);
+	if (blkcg)
+		css_put(blkcg);
+#endif
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
 	revert_creds(old_cred);
-	put_cred(cred);
 	swap_files(old_files);
 	kthread_unuse_mm(ctx->mm);
 	/* Never run the process's final __mmput (exit_mmap) on this core. */
-	mmput_async(ctx->mm);
+	if (!draining)
+		mmput_async(ctx->mm);
 
 	c->calls += n;
 	c->batches++;
@@ -444,7 +734,9 @@ unsigned int esca_ring_run(struct esca_consumer *c, struct esca_ring *ring)
 		atomic64_add(errors, &ctx->errors);
 	if (bounced)
 		atomic64_add(bounced, &ctx->bounced);
-	if (wq_has_sleeper(&ring->cq_wait)) /* also for a pause */
+out:
+	clear_bit_unlock(ESCA_RING_S_RUNNING, &ring->state);
+	if (wq_has_sleeper(&ring->cq_wait)) /* also for a pause, the drain */
 		wake_up_all(&ring->cq_wait);
 	return n;
 }

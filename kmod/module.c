@@ -10,6 +10,13 @@
  *   idle_us=N    how long a consumer spins without finding work before it
  *                sets NEED_WAKEUP and sleeps (default 1000; writable in
  *                /sys/module/esca/parameters/idle_us).
+ *   call_timeout_ms=N  a call running longer is interrupted, and if it
+ *                ignores that its worker is replaced (default 200; 0: off;
+ *                writable).
+ *   user_ring_kb=N  ring memory per user, all processes (default 65536;
+ *                writable): REGISTER past it fails with EDQUOT.
+ *   dev_uid=U dev_gid=G dev_mode=M  owner, group and mode of /dev/esca
+ *                (default 0, 0, 0660: root and group root only).
  *   files_put_exit=1  release file tables through short-lived threads, as
  *                is done anyway when IBT seals put_files_struct (for tests).
  */
@@ -19,6 +26,8 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/kernel.h>
+#include <linux/cpu.h>
+#include <linux/workqueue.h>
 
 #include "esca.h"
 
@@ -37,6 +46,25 @@ MODULE_PARM_DESC(
 unsigned int esca_idle_us = 1000;
 module_param_named(idle_us, esca_idle_us, uint, 0644);
 MODULE_PARM_DESC(idle_us, "idle spin before a consumer sleeps, microseconds");
+
+unsigned int esca_call_timeout_ms = 200;
+module_param_named(call_timeout_ms, esca_call_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(call_timeout_ms,
+		 "a call running longer is interrupted (0: never)");
+
+unsigned int esca_user_ring_kb = 65536;
+module_param_named(user_ring_kb, esca_user_ring_kb, uint, 0644);
+MODULE_PARM_DESC(user_ring_kb, "ring memory per user, KiB");
+
+unsigned int esca_dev_uid, esca_dev_gid, esca_dev_mode = 0660;
+module_param_named(dev_uid, esca_dev_uid, uint, 0444);
+MODULE_PARM_DESC(dev_uid, "owner of /dev/esca (default 0)");
+module_param_named(dev_gid, esca_dev_gid, uint, 0444);
+MODULE_PARM_DESC(dev_gid, "group of /dev/esca (default 0)");
+module_param_named(dev_mode, esca_dev_mode, uint, 0444);
+MODULE_PARM_DESC(dev_mode, "mode of /dev/esca, octal (default 0660)");
+
+struct workqueue_struct *esca_wq; /* context frees, the watchdog */
 
 static int parse_cpu(const char *list, const char *tok, unsigned int *cpu)
 {
@@ -134,30 +162,64 @@ static int __init esca_init(void)
 		ret = -EINVAL;
 		goto out;
 	}
+	if (esca_dev_mode & ~0777U) {
+		pr_err("esca: dev_mode=%o: only permission bits (0-0777)\n",
+		       esca_dev_mode);
+		ret = -EINVAL;
+		goto out;
+	}
+	if (esca_call_timeout_ms > 60000) {
+		pr_err("esca: call_timeout_ms=%u: more than 60 s\n",
+		       esca_call_timeout_ms);
+		ret = -EINVAL;
+		goto out;
+	}
 
+	esca_wq = alloc_workqueue("esca", WQ_UNBOUND, 0);
+	if (!esca_wq) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ret = esca_exec_init();
 	if (ret)
 		goto out_exec;
-	ret = esca_consumers_start(mask);
+	ret = esca_exit_probe_init();
 	if (ret)
 		goto out_exec;
+	cpus_read_lock();
+	ret = esca_consumers_start(mask);
+	if (!ret) {
+		ret = esca_hotplug_init();
+		if (ret)
+			esca_consumers_stop();
+	}
+	cpus_read_unlock();
+	if (ret)
+		goto out_probe;
 	ret = esca_stats_init();
 	if (ret)
 		goto out_consumers;
 	ret = esca_device_init();
 	if (ret)
 		goto out_stats;
-	pr_info("esca: ABI %u, consumers on CPUs %*pbl, idle_us=%u\n",
-		ESCA_ABI_VERSION, cpumask_pr_args(mask), esca_idle_us);
+	esca_watchdog_start();
+	pr_info("esca: ABI %u, consumers on CPUs %*pbl, idle_us=%u call_timeout_ms=%u, /dev/esca %u:%u %04o\n",
+		ESCA_ABI_VERSION, cpumask_pr_args(mask), esca_idle_us,
+		esca_call_timeout_ms, esca_dev_uid, esca_dev_gid,
+		esca_dev_mode);
 	free_cpumask_var(mask);
 	return 0;
 
 out_stats:
 	esca_stats_exit();
 out_consumers:
+	esca_hotplug_exit();
 	esca_consumers_stop();
+out_probe:
+	esca_exit_probe_exit();
 out_exec:
 	esca_exec_exit();
+	destroy_workqueue(esca_wq);
 out:
 	free_cpumask_var(mask);
 	return ret;
@@ -172,8 +234,13 @@ static void __exit esca_exit(void)
 {
 	esca_device_exit();
 	esca_stats_exit();
+	esca_watchdog_stop();
+	esca_hotplug_exit();
 	esca_consumers_stop(); /* retires the last rings: may queue puts */
+	esca_exit_probe_exit();
+	destroy_workqueue(esca_wq); /* runs the last context frees */
 	esca_exec_exit();
+	esca_users_exit();
 	pr_info("esca: unloaded\n");
 }
 

@@ -3,9 +3,15 @@
  * /proc/esca/stats: counters as "key=value" lines, one line per consumer
  * and per context, readable with cat; esca-stat prints them as a table.
  * Consumer counters are written by their thread alone and read racily.
+ * A reader without CAP_SYS_ADMIN (judged by the opener's credentials) sees
+ * only its own user's contexts; pids are those of the reader's /proc pid
+ * namespace, and a context outside it is not shown to such a reader.
  */
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
+#include <linux/pid_namespace.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 
 #include "esca.h"
 
@@ -24,8 +30,11 @@ static u64 ctx_pending(struct esca_ctx *ctx)
 
 	mutex_lock(&ctx->lock);
 	xa_for_each(&ctx->rings, id, ring) {
-		u32 n = READ_ONCE(ring->sq->sq_tail) - READ_ONCE(ring->head);
+		u32 n;
 
+		if (!esca_ring_files(ring))
+			continue;
+		n = READ_ONCE(ring->sq->sq_tail) - READ_ONCE(ring->head);
 		if (!esca_ring_dead(ring))
 			pending += min(n, ring->entries);
 	}
@@ -35,6 +44,9 @@ static u64 ctx_pending(struct esca_ctx *ctx)
 
 static int stats_show(struct seq_file *m, void *v)
 {
+	struct pid_namespace *ns = proc_pid_ns(file_inode(m->file)->i_sb);
+	const struct cred *reader = m->file->f_cred;
+	bool all = file_ns_capable(m->file, &init_user_ns, CAP_SYS_ADMIN);
 	struct esca_ctx *ctx;
 	unsigned int i;
 
@@ -46,20 +58,28 @@ static int stats_show(struct seq_file *m, void *v)
 
 		seq_printf(
 			m,
-			"consumer cpu=%d pid=%d state=%s rings=%u calls=%llu batches=%llu sleeps=%llu wakeups=%lld errors=%llu bounced=%llu\n",
-			c->cpu, task_pid_nr(c->task),
-			READ_ONCE(c->sleeping) ? "sleeping" : "polling",
+			"consumer cpu=%d pid=%d state=%s rings=%u calls=%llu batches=%llu sleeps=%llu wakeups=%lld errors=%llu bounced=%llu stalls=%lld replaced=%lld\n",
+			c->cpu, esca_consumer_pid(c, ns),
+			READ_ONCE(c->offline)  ? "offline" :
+			READ_ONCE(c->sleeping) ? "sleeping" :
+						 "polling",
 			READ_ONCE(c->nr_rings), READ_ONCE(c->calls),
 			READ_ONCE(c->batches), READ_ONCE(c->sleeps),
 			atomic64_read(&c->wakeups), READ_ONCE(c->errors),
-			READ_ONCE(c->bounced));
+			READ_ONCE(c->bounced), atomic64_read(&c->stalls),
+			atomic64_read(&c->replaced));
 	}
 	mutex_lock(&esca_ctx_lock);
 	list_for_each_entry(ctx, &esca_ctx_list, node) {
+		pid_t pid = pid_nr_ns(ctx->pid, ns);
+
+		if (!all && (!pid || !uid_eq(ctx->uid, reader->uid)))
+			continue;
 		seq_printf(
 			m,
-			"context pid=%d state=%s rings=%d pending=%llu calls=%lld errors=%lld bounced=%lld\n",
-			ctx->tgid, READ_ONCE(ctx->dead) ? "closing" : "live",
+			"context pid=%d uid=%u state=%s rings=%d pending=%llu calls=%lld errors=%lld bounced=%lld\n",
+			pid, from_kuid_munged(reader->user_ns, ctx->uid),
+			READ_ONCE(ctx->dead) ? "closing" : "live",
 			atomic_read(&ctx->nr_rings), ctx_pending(ctx),
 			atomic64_read(&ctx->calls), atomic64_read(&ctx->errors),
 			atomic64_read(&ctx->bounced));

@@ -365,8 +365,10 @@ static void reap(struct esca_thread *t, uint32_t upto)
 		res = cqe->res;
 		if (cqe->flags & ESCA_CQE_BOUNCED) {
 			res = direct_args(sqe->nr, sqe->args);
-			esca_direct(SYS_ioctl, g_fd, ESCA_IOC_RESUME,
-				    t->ring.id, 0, 0, 0);
+			/* G, matches H: the consumer may run on past it */
+			__atomic_store_n(&t->ring.sq->resume, t->reaped + 1,
+					 __ATOMIC_RELEASE);
+			kick(t);
 		}
 		if (res < 0)
 			t->deferred_failed++;
