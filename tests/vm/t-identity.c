@@ -61,6 +61,7 @@ static void in_child(const char *name, void (*fn)(void))
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		t_failed = 0; /* its own verdict, not the parent's so far */
 		fn();
 		exit(t_failed ? 1 : 0);
 	}
@@ -130,6 +131,7 @@ static void setuid_child(void)
 		DIE("pipe");
 	pid = fork();
 	if (pid == 0) {
+		t_failed = 0; /* its own verdict, not the parent's so far */
 		close(to_parent[0]);
 		close(from_parent[1]);
 		root_registers_then_drops();
@@ -176,6 +178,7 @@ static void fd_tables(void)
 	b = open("/tmp/t-identity-b", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	pid = fork();
 	if (pid == 0) {
+		t_failed = 0; /* its own verdict, not the parent's so far */
 		t_need_offload(); /* the child's own context */
 		c0 = t_counts_now();
 		close(p[0]);
