@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * The raw ABI, without libesca: every refusal the module promises, and a
- * producer that breaks the protocol. Setup (ABI version, flags, reserved
- * fields, entries), one context per process, registration, the mmap
- * windows (size, offset, once only, the completion side read-only, no
- * split, a move followed), entries with
- * unknown flags or call numbers, user_data carried, the fd inherited by a
- * fork child, a tail pushed past the ring (the ring is retired: DEAD).
+ * The raw ABI (2), without libesca: every refusal the module promises, and
+ * a producer that breaks the protocol. Setup (ABI version, 1 included,
+ * flags, reserved fields, entries), one context per process, registration
+ * (into read-only memory: EFAULT, other rings untouched), the mmap windows
+ * (size, offset, once only, the completion side read-only, no split, a
+ * move followed, no MADV_DOFORK), entries with unknown flags or call
+ * numbers, user_data carried, a bounce (a write to a blocking pipe: no
+ * effect), a bounced DEFERRED entry pausing the ring until sq_hdr.resume
+ * says the producer made it, the fd inherited by a fork child, a tail
+ * pushed past the ring (the ring is retired: DEAD, reason PROTOCOL).
  */
 #include "t.h"
 
@@ -41,13 +44,11 @@ struct ring {
 	uint32_t id, tail;
 };
 
-static long submit_wait(int fd, struct ring *r, uint32_t nr, uint32_t flags,
-			uint64_t a0, uint64_t a1, uint64_t a2, uint64_t ud,
-			const struct esca_cqe **cqe)
+/* Queue one entry (not waited for); returns its index. */
+static uint32_t push(struct ring *r, uint32_t nr, uint32_t flags, uint64_t a0,
+		     uint64_t a1, uint64_t a2, uint64_t ud)
 {
 	struct esca_sqe *s = &r->sqes[r->tail & (r->cq->entries - 1)];
-	struct esca_wait w = { .ring_id = r->id, .index = r->tail };
-	long ret;
 
 	memset(s, 0, sizeof(*s));
 	s->nr = nr;
@@ -56,14 +57,167 @@ static long submit_wait(int fd, struct ring *r, uint32_t nr, uint32_t flags,
 	s->args[1] = a1;
 	s->args[2] = a2;
 	s->user_data = ud;
-	__atomic_store_n(&r->sq->sq_tail, ++r->tail, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&r->sq->sq_tail, ++r->tail, __ATOMIC_RELEASE); /* A */
+	return r->tail - 1;
+}
+
+static void kick(int fd, struct ring *r)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* E */
 	if (__atomic_load_n(&r->cq->flags, __ATOMIC_RELAXED) &
 	    ESCA_RING_NEED_WAKEUP)
 		ioctl(fd, ESCA_IOC_WAKE, r->id);
-	ret = ioc(fd, ESCA_IOC_WAIT, &w);
-	*cqe = &r->cqes[w.index & (r->cq->entries - 1)];
+}
+
+static long wait_idx(int fd, struct ring *r, uint32_t idx,
+		     const struct esca_cqe **cqe)
+{
+	struct esca_wait w = { .ring_id = r->id, .index = idx };
+	long ret = ioc(fd, ESCA_IOC_WAIT, &w);
+
+	*cqe = &r->cqes[idx & (r->cq->entries - 1)];
 	return ret;
+}
+
+static long submit_wait(int fd, struct ring *r, uint32_t nr, uint32_t flags,
+			uint64_t a0, uint64_t a1, uint64_t a2, uint64_t ud,
+			const struct esca_cqe **cqe)
+{
+	uint32_t idx = push(r, nr, flags, a0, a1, a2, ud);
+
+	kick(fd, r);
+	return wait_idx(fd, r, idx, cqe);
+}
+
+static uint32_t head(const struct ring *r)
+{
+	return __atomic_load_n(&r->cq->sq_head, __ATOMIC_ACQUIRE); /* D */
+}
+
+static int unread(int fd) /* bytes waiting in a pipe */
+{
+	int n = -1;
+
+	return ioctl(fd, FIONREAD, &n) ? -1 : n;
+}
+
+static long file_size(int fd)
+{
+	return (long)lseek(fd, 0, SEEK_END);
+}
+
+/*
+ * A write to a blocking pipe is bounced: flags BOUNCED, res 0, and no
+ * effect. Synchronous, so the ring does not pause.
+ */
+static void check_bounce(int fd, struct ring *r)
+{
+	const struct esca_cqe *cqe;
+	int p[2];
+
+	if (pipe(p))
+		DIE("pipe: %s", strerror(errno));
+	CHECK(submit_wait(fd, r, SYS_write, 0, (uint64_t)p[1], (uint64_t) "X",
+			  1, 4, &cqe) == 0 &&
+		      cqe->res == 0 && cqe->flags == ESCA_CQE_BOUNCED &&
+		      cqe->user_data == 4,
+	      "write to a blocking pipe: res %lld flags %x",
+	      (long long)cqe->res, cqe->flags);
+	CHECK(unread(p[0]) == 0, "bounced write left %d bytes in the pipe",
+	      unread(p[0]));
+	CHECK(!(r->cq->flags & ESCA_RING_PAUSED),
+	      "a synchronous bounce paused the ring (flags %x)", r->cq->flags);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
+ * A bounced DEFERRED entry pauses the ring: nothing after it runs until
+ * the producer, having made the call itself, stores resume = its index + 1
+ * (a wrong value does not resume it); then the rest runs, in order.
+ */
+static void check_pause(int fd, struct ring *r)
+{
+	const struct esca_cqe *cqe;
+	int p[2],
+		f = open("/tmp/t-abi-pause", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	uint32_t b, n;
+
+	if (pipe(p) || f < 0)
+		DIE("pipe/open: %s", strerror(errno));
+	b = push(r, SYS_write, ESCA_SQE_DEFERRED, (uint64_t)p[1],
+		 (uint64_t) "P", 1, 10);
+	n = push(r, SYS_write, 0, (uint64_t)f, (uint64_t) "N", 1, 11);
+	kick(fd, r);
+	CHECK(wait_idx(fd, r, b, &cqe) == 0 && cqe->res == 0 &&
+		      cqe->flags == ESCA_CQE_BOUNCED && cqe->user_data == 10,
+	      "deferred write to a blocking pipe: res %lld flags %x",
+	      (long long)cqe->res, cqe->flags);
+	/* WAIT on a later entry returns at once: the ring is paused */
+	CHECK(wait_idx(fd, r, n, &cqe) == 0, "WAIT while paused");
+	CHECK(r->cq->flags & ESCA_RING_PAUSED, "ring not PAUSED (flags %x)",
+	      r->cq->flags);
+	usleep(300000); /* the consumer had every chance to run entry n */
+	CHECK(head(r) == b + 1, "head %u while paused, want %u", head(r),
+	      b + 1);
+	CHECK(file_size(f) == 0 && unread(p[0]) == 0,
+	      "while paused: file %ld bytes, pipe %d bytes, want 0 and 0",
+	      file_size(f), unread(p[0]));
+
+	/* a wrong resume index: still paused */
+	__atomic_store_n(&r->sq->resume, b + 2, __ATOMIC_RELEASE);
+	ioctl(fd, ESCA_IOC_WAKE, r->id);
+	usleep(300000);
+	CHECK(head(r) == b + 1 && file_size(f) == 0,
+	      "resume = %u (not %u) let the ring go on: head %u", b + 2, b + 1,
+	      head(r));
+
+	/* the producer makes the bounced call, then says so */
+	CHECK(write(p[1], "P", 1) == 1, "direct write");
+	__atomic_store_n(&r->sq->resume, b + 1, __ATOMIC_RELEASE); /* G */
+	kick(fd, r);
+	/* WAIT returns at once until the consumer has seen resume */
+	for (int i = 0; i < 5000 && head(r) != n + 1; i++)
+		if (wait_idx(fd, r, n, &cqe) || head(r) != n + 1)
+			usleep(1000);
+	cqe = &r->cqes[n & (r->cq->entries - 1)];
+	CHECK(head(r) == n + 1 && cqe->res == 1 && cqe->flags == 0 &&
+		      cqe->user_data == 11,
+	      "after resume: head %u res %lld flags %x", head(r),
+	      (long long)cqe->res, cqe->flags);
+	CHECK(file_size(f) == 1 && unread(p[0]) == 1,
+	      "after resume: file %ld bytes, pipe %d bytes, want 1 and 1",
+	      file_size(f), unread(p[0]));
+	CHECK(!(r->cq->flags & ESCA_RING_PAUSED),
+	      "still PAUSED after resume (flags %x)", r->cq->flags);
+	close(p[0]);
+	close(p[1]);
+	close(f);
+}
+
+/*
+ * REGISTER whose result cannot be written back (read-only memory): EFAULT,
+ * that ring is gone, and the process's other ring still works.
+ */
+static void check_register_efault(int fd, struct ring *r, int tmp)
+{
+	const struct esca_cqe *cqe;
+	long rings = t_ctx(getpid(), "rings");
+	void *ro =
+		mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(rings == 1, "context rings %ld before, want 1", rings);
+	CHECK(ro != MAP_FAILED && ioc(fd, ESCA_IOC_REGISTER, ro) == -EFAULT,
+	      "REGISTER into read-only memory was not EFAULT");
+	CHECK(t_ctx(getpid(), "rings") == rings,
+	      "context rings %ld after a failed REGISTER, want %ld",
+	      t_ctx(getpid(), "rings"), rings);
+	CHECK(submit_wait(fd, r, SYS_write, 0, (uint64_t)tmp, (uint64_t) "ok",
+			  2, 20, &cqe) == 0 &&
+		      cqe->res == 2 && cqe->flags == 0,
+	      "the other ring after a failed REGISTER: res %lld",
+	      (long long)cqe->res);
+	munmap(ro, 4096);
 }
 
 int main(void)
@@ -85,6 +239,7 @@ int main(void)
 	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == -EBADFD,
 	      "register before setup");
 	CHECK(setup(fd, 99, 0, 0) == -EPROTO, "ABI 99 accepted");
+	CHECK(setup(fd, 1, 0, 0) == -EPROTO, "ABI 1 accepted");
 	CHECK(setup(fd, ESCA_ABI_VERSION, 1, 0) == -EINVAL, "flags 1 accepted");
 	CHECK(setup(fd, ESCA_ABI_VERSION, 0, 100) == -EINVAL,
 	      "100 entries accepted");
@@ -107,6 +262,8 @@ int main(void)
 	      "second context for one process");
 	close(fd2);
 	CHECK(ioc(fd, 0xE5FF, NULL) == -ENOTTY, "unknown ioctl");
+	CHECK(ioctl(fd, _IO(ESCA_IOC_MAGIC, 6), 0) == -1 && errno == ENOTTY,
+	      "ABI 1's RESUME ioctl still answered");
 
 	/* Registration and the mmap windows. */
 	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == 0, "register");
@@ -153,6 +310,8 @@ int main(void)
 	CHECK(bad == MAP_FAILED && errno == EBUSY, "second mmap of one ring");
 	CHECK(munmap((char *)map + ps, ps) == -1 && errno == EINVAL,
 	      "ring mapping split");
+	CHECK(madvise(map, size, MADV_DOFORK) == -1 && errno == EINVAL,
+	      "MADV_DOFORK on the ring mapping");
 	bad = mremap(map, size, size + ps, MREMAP_MAYMOVE);
 	CHECK(bad == MAP_FAILED, "ring mapping grown by mremap");
 	{
@@ -194,12 +353,9 @@ int main(void)
 	CHECK(submit_wait(fd, &r, SYS_getuid, 0, 0, 0, 0, 3, &cqe) == 0 &&
 		      cqe->res == -ENOSYS,
 	      "getuid: res %lld", (long long)cqe->res);
-	if (isatty(1) && !(fcntl(1, F_GETFL) & O_NONBLOCK))
-		CHECK(submit_wait(fd, &r, SYS_write, 0, 1, (uint64_t) "X", 1, 4,
-				  &cqe) == 0 &&
-			      cqe->res == 0 && cqe->flags == ESCA_CQE_BOUNCED,
-		      "write to a blocking tty: res %lld flags %x",
-		      (long long)cqe->res, cqe->flags);
+	check_bounce(fd, &r);
+	check_pause(fd, &r);
+	check_register_efault(fd, &r, tmp);
 	for (int i = 0; i < 20; i++) /* wraps the 8-entry ring */
 		CHECK(submit_wait(fd, &r, SYS_write, 0, (uint64_t)tmp,
 				  (uint64_t) "", 0, (uint64_t)i, &cqe) == 0 &&
@@ -238,6 +394,9 @@ int main(void)
 		      "broken ring not marked DEAD (flags %x)", r.cq->flags);
 		CHECK(r.cq->sq_head == r.tail, "head moved to %u past %u",
 		      r.cq->sq_head, r.tail);
+		CHECK(r.cq->dead_reason == ESCA_DEAD_PROTOCOL,
+		      "dead_reason %u, want PROTOCOL (%u)", r.cq->dead_reason,
+		      ESCA_DEAD_PROTOCOL);
 	}
 	CHECK(ioctl(fd, ESCA_IOC_UNREGISTER, r.id) == 0,
 	      "unregister the dead ring");

@@ -1,7 +1,7 @@
 #!/bin/sh
 # insmod with a bad cores= (empty, garbage, out of range, duplicate,
 # backwards, offline) fails with EINVAL and one log line naming the value.
-# Leaves the module loaded with cores=1.
+# Leaves the module loaded with cores=1 dev_mode=0666 (as tests/vm/run does).
 fail=0
 KO=${ESCA_ROOT:-/esca}/esca.ko
 T=${ESCA_ROOT:-/esca}/tests
@@ -56,5 +56,5 @@ if out=$($T/t-insmod "$KO" idle_us=99999999 2>&1); then
 else
 	echo "refused idle_us=99999999: $(dmesg | grep 'esca: idle_us' | tail -1 | sed 's/^\[[^]]*\] //')"
 fi
-insmod "$KO" cores=1 || { echo "FAIL: cannot reload cores=1"; fail=1; }
+insmod "$KO" cores=1 dev_mode=0666 || { echo "FAIL: cannot reload cores=1"; fail=1; }
 exit $fail

@@ -6,7 +6,8 @@
  * processes are killed while their threads sleep in ESCA_IOC_WAIT or are
  * mid-batch. Every result must be right, and (with the suite's kernel log
  * check, and slub_debug when the runner enables it) the module must not
- * touch freed memory.
+ * touch freed memory. Every call this process made must show in its
+ * context's `calls` counter: offloaded, none bounced.
  */
 #include "t.h"
 
@@ -23,19 +24,20 @@
 
 static int fd;
 static volatile int stop;
-static long bad;
+static long bad, made; /* wrong results; calls made in this process */
 static pthread_mutex_t bad_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void count_bad(long n)
+static void count_bad(long n, long calls)
 {
 	pthread_mutex_lock(&bad_lock);
 	bad += n;
+	made += calls;
 	pthread_mutex_unlock(&bad_lock);
 }
 
 static void *busy(void *arg)
 {
-	long wrong = 0;
+	long wrong = 0, calls = 0;
 
 	(void)arg;
 	while (!stop) {
@@ -43,9 +45,10 @@ static void *busy(void *arg)
 				   0) != 4;
 		wrong += esca_defer(SYS_pwrite64, fd, (long)"bz", 2, 8, 0, 0) !=
 			 0;
+		calls += 2;
 	}
 	wrong += esca_drain();
-	count_bad(wrong);
+	count_bad(wrong, calls);
 	return NULL;
 }
 
@@ -58,7 +61,7 @@ static void *short_life(void *arg)
 		wrong += esca_call(SYS_pwrite64, fd, (long)"life", 4, 16, 0,
 				   0) != 4;
 	wrong += esca_defer(SYS_pwrite64, fd, (long)"x", 1, 24, 0, 0) != 0;
-	count_bad(wrong);
+	count_bad(wrong, 4);
 	return NULL; /* the destructor drains, unregisters and unmaps */
 }
 
@@ -111,6 +114,7 @@ static int kill_sleepers(int n)
 int main(void)
 {
 	pthread_t b[BUSY], c[CHURNERS];
+	struct t_counts c0;
 	int killed_wrong;
 
 	setenv("ESCA_SPIN_US", "2000", 0);
@@ -118,6 +122,7 @@ int main(void)
 	if (fd < 0)
 		DIE("open: %s", strerror(errno));
 	t_need_offload();
+	c0 = t_counts_now();
 	for (int i = 0; i < BUSY; i++)
 		pthread_create(&b[i], NULL, busy, NULL);
 	for (int i = 0; i < CHURNERS; i++)
@@ -132,18 +137,17 @@ int main(void)
 	CHECK(bad == 0, "%ld wrong results", bad);
 	CHECK(killed_wrong == 0, "%d children did not die of SIGKILL",
 	      killed_wrong);
+	T_OFFLOADED("busy and short-lived threads", c0, made, 0);
 	{
-		char key[64];
 		long rings;
 
-		snprintf(key, sizeof(key), "context pid=%d ", (int)getpid());
 		/* busy threads exited too: only main's ring is left */
-		for (int i = 0; i < 100 && (rings = t_stat(key, "rings")) != 1;
-		     i++)
+		for (int i = 0;
+		     i < 100 && (rings = t_ctx(getpid(), "rings")) != 1; i++)
 			usleep(10000);
 		CHECK(rings == 1, "%ld rings left, want 1 (main)", rings);
-		printf("%d thread lifetimes, %ld calls in this context\n",
-		       CHURNERS * LIVES, t_stat(key, "calls"));
+		printf("%d thread lifetimes, %ld calls made, %ld in this context\n",
+		       CHURNERS * LIVES, made, t_ctx(getpid(), "calls"));
 	}
 	return t_done("t-churn");
 }

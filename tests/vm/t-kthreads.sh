@@ -1,7 +1,7 @@
 #!/bin/sh
 # Consumer threads exist, are named esca/N, and are bound to exactly core N,
 # for every cores= form; the default (no cores=) is the last online CPU.
-# Leaves the module loaded with cores=1.
+# Leaves the module loaded with cores=1 dev_mode=0666 (as tests/vm/run does).
 fail=0
 KO=${ESCA_ROOT:-/esca}/esca.ko
 
@@ -28,9 +28,9 @@ check_threads() { # expected cpus...
 	fi
 }
 
-reload() {
+reload() { # args (dev_mode=0666 always: uid-1000 tests open /dev/esca)
 	rmmod esca 2>/dev/null
-	if ! insmod "$KO" "$@"; then
+	if ! insmod "$KO" dev_mode=0666 "$@"; then
 		echo "FAIL: insmod $* refused"
 		fail=1
 	fi

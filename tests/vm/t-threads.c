@@ -70,6 +70,7 @@ int main(void)
 {
 	struct worker w[THREADS];
 	pthread_t th[THREADS];
+	struct t_counts c0;
 	char path[64];
 	int i;
 
@@ -82,6 +83,7 @@ int main(void)
 		if (w[i].fd < 0)
 			DIE("open %s", path);
 	}
+	c0 = t_counts_now();
 	for (i = 0; i < THREADS; i++)
 		pthread_create(&th[i], NULL, work, &w[i]);
 	for (i = 0; i < THREADS; i++)
@@ -96,15 +98,11 @@ int main(void)
 		CHECK(verify(&w[i]) == 0, "thread %d: order broken", i);
 	}
 	{
-		char key[64];
-
-		snprintf(key, sizeof(key), "context pid=%d ", (int)getpid());
-		CHECK(t_stat(key, "calls") >= THREADS * CALLS,
-		      "context calls %ld", t_stat(key, "calls"));
+		T_OFFLOADED("8 threads", c0, THREADS * CALLS, 0);
 		/* the workers gave their rings back; main keeps its own */
-		CHECK(t_stat(key, "rings") == 1,
+		CHECK(t_ctx(getpid(), "rings") == 1,
 		      "rings left after threads exited: %ld",
-		      t_stat(key, "rings"));
+		      t_ctx(getpid(), "rings"));
 	}
 	return t_done("t-threads");
 }

@@ -93,4 +93,88 @@ static inline long t_stat(const char *prefix, const char *key)
 	return v;
 }
 
+/*
+ * Read counter @key ("calls", "bounced", "rings", ...) from the context line
+ * of process @pid in /proc/esca/stats ("context pid=N uid=N ... calls=N
+ * bounced=N"); -1 if there is no such line (not registered, or not visible
+ * to this reader: an unprivileged reader sees only its own uid's contexts).
+ */
+static inline long t_ctx(pid_t pid, const char *key)
+{
+	char line[512], want[32], k[64];
+	long v = -1;
+	FILE *f = fopen("/proc/esca/stats", "r");
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), " pid=%d ", (int)pid);
+	snprintf(k, sizeof(k), " %s=", key);
+	while (fgets(line, sizeof(line), f)) {
+		char *p;
+
+		if (strncmp(line, "context ", 8) ||
+		    !strstr(line + 7, want)) /* " pid=" right after "context" */
+			continue;
+		p = strstr(line, k);
+		if (p)
+			v = strtol(p + strlen(k), NULL, 10);
+		break;
+	}
+	fclose(f);
+	return v;
+}
+
+/*
+ * The consumer adds a batch to the counters just after it publishes the
+ * batch's completions, so a caller that saw its last result may read the
+ * counter a moment early: poll (at most 2 s, a hang guard) until @key of
+ * @pid reaches @min, and return what it last read.
+ */
+static inline long t_ctx_wait(pid_t pid, const char *key, long min)
+{
+	long v = t_ctx(pid, key);
+
+	for (int i = 0; i < 200 && v < min; i++) {
+		usleep(10000);
+		v = t_ctx(pid, key);
+	}
+	return v;
+}
+
+/*
+ * Offload proof: snapshot the caller's context counters before a block of
+ * calls, then CHECK afterwards that `calls` rose by at least @offloaded
+ * and `bounced` by exactly @bounced. A library that silently went direct
+ * leaves `calls` where it was.
+ */
+struct t_counts {
+	long calls, bounced;
+};
+
+static inline struct t_counts t_counts_now(void)
+{
+	struct t_counts c = { t_ctx(getpid(), "calls"),
+			      t_ctx(getpid(), "bounced") };
+
+	return c;
+}
+
+#define T_OFFLOADED(what, before, offloaded, nbounced)                        \
+	do {                                                                  \
+		long dc_ = t_ctx_wait(getpid(), "calls",                      \
+				      (before).calls + (offloaded)) -         \
+			   (before).calls;                                    \
+		long db_;                                                     \
+		(void)t_ctx_wait(getpid(), "bounced",                         \
+				 (before).bounced + (nbounced));              \
+		usleep(20000); /* a stray late bounce would show by now */    \
+		db_ = t_ctx(getpid(), "bounced") - (before).bounced;          \
+		CHECK((before).calls >= 0 && dc_ >= (offloaded),              \
+		      "%s: context calls rose by %ld, want >= %ld offloaded", \
+		      what, dc_, (long)(offloaded));                          \
+		CHECK((before).bounced >= 0 && db_ == (nbounced),             \
+		      "%s: context bounced rose by %ld, want %ld", what, db_, \
+		      (long)(nbounced));                                      \
+	} while (0)
+
 #endif
