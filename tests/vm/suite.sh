@@ -107,6 +107,18 @@ run threads $T/t-threads
 run threads-2consumers sh $T/t-2consumers.sh
 run churn $T/t-churn
 run lifecycle $T/t-lifecycle
+# Issue 7: attacks that must fail, stalls that must not happen, nothing lost.
+run attack-cred $T/t-attack-cred
+run attack-mem $T/t-attack-mem
+run fusefs $T/t-fusefs
+run stall $T/t-stall
+run context $T/t-context
+run nolost $T/t-nolost
+run fair $T/t-fair
+run memcg $T/t-memcg
+run devperm sh $T/t-devperm.sh
+run quota sh $T/t-quota.sh
+run hotplug sh $T/t-hotplug.sh
 run files-put-exit sh $T/t-putexit.sh
 run rmmod sh $T/t-rmmod.sh
 # Tests from other work go above this line, one `run NAME CMD` each.
