@@ -435,14 +435,16 @@ static bool must_bounce(const struct esca_batch *b, const struct esca_call *call
 	unsigned int i;
 
 	if (call->msg_flags_arg >= 0) {
-		u64 fl = sqe->args[call->msg_flags_arg];
+		unsigned int fl = (unsigned int)sqe->args[call->msg_flags_arg];
 
 		if (fl & MSG_ZEROCOPY)
 			return true;
 		dontwait = fl & MSG_DONTWAIT;
 	}
-	if (nr == __NR_getsockopt && sqe->args[1] == SOL_SOCKET &&
-	    (sqe->args[2] == SO_PEERCRED || sqe->args[2] == 77 /* PEERPIDFD */))
+	/* level and optname are ints to the call: compare them as such */
+	if (nr == __NR_getsockopt && (int)sqe->args[1] == SOL_SOCKET &&
+	    ((int)sqe->args[2] == SO_PEERCRED ||
+	     (int)sqe->args[2] == 77 /* SO_PEERPIDFD */))
 		return true;
 	for (i = 0; i < ARRAY_SIZE(call->fd_use); i++)
 		if (call->fd_use[i] &&
