@@ -362,6 +362,19 @@ static void peercred(int s, pid_t want)
 	      "want pid %d",
 	      (int)d.pid, d.uid, (int)o.pid, o.uid, (int)want);
 	check_bounced("getsockopt SO_PEERCRED", b0, 1);
+
+	/* level and optname are ints: high bits must not slip past. */
+	memset(&o, 0, sizeof(o));
+	ol = sizeof(o);
+	b0 = cstat("bounced");
+	SAME("getsockopt SO_PEERCRED, level with high bits",
+	     D6(SYS_getsockopt, s, SOL_SOCKET, SO_PEERCRED, &d, &dl, 0),
+	     O6(SYS_getsockopt, s, SOL_SOCKET | (1L << 32),
+		SO_PEERCRED | (1L << 40), &o, &ol, 0),
+	     0);
+	CHECK(o.pid == d.pid, "high-bit SO_PEERCRED: offloaded pid %d, want %d",
+	      (int)o.pid, (int)d.pid);
+	check_bounced("getsockopt SO_PEERCRED, high bits", b0, 1);
 }
 
 /* In the new pid namespace, as its pid 1. */
