@@ -562,16 +562,32 @@ static int esca_cpu_offline(unsigned int cpu)
 	struct esca_ring *ring, *tmp;
 	LIST_HEAD(moving);
 
+	struct esca_worker *w;
+
 	mutex_lock(&esca_workers_lock);
 	c = consumer_of(cpu);
 	if (!c || c->offline)
 		goto out;
 	spin_lock(&c->lock);
 	WRITE_ONCE(c->offline, true);
-	spin_unlock(&c->lock);
-	if (c->worker)
-		worker_stop(c->worker);
+	w = c->worker;
 	c->worker = NULL;
+	spin_unlock(&c->lock);
+	/*
+	 * Stop it without the lock (the watchdog takes it) and without
+	 * waiting a whole budget: a call it is in is interrupted now.
+	 */
+	mutex_unlock(&esca_workers_lock);
+	if (w) {
+		spin_lock(&w->call_lock);
+		if (w->call_start && !w->interrupted_at) {
+			w->interrupted_at = ktime_get_ns();
+			send_sig(SIGKILL, w->task, 1);
+		}
+		spin_unlock(&w->call_lock);
+		worker_stop(w);
+	}
+	mutex_lock(&esca_workers_lock);
 
 	spin_lock(&c->lock);
 	list_for_each_entry_safe(ring, tmp, &c->rings, node) {
