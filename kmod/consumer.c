@@ -33,6 +33,7 @@
 #include <linux/sched/task.h>
 #include <linux/topology.h>
 #include <linux/timekeeping.h>
+#include <linux/jiffies.h>
 #include <linux/rcupdate.h>
 #include <linux/cpuhotplug.h>
 #include <linux/cpu.h>
@@ -79,7 +80,8 @@ bool esca_worker_superseded(struct esca_worker *w)
 void esca_call_begin(struct esca_worker *w, struct esca_ring *ring)
 {
 	w->call_ring = ring;
-	WRITE_ONCE(w->call_start, ktime_get_ns());
+	/* jiffies: a clock read per call would be an MMIO read on HPET */
+	WRITE_ONCE(w->call_start, get_jiffies_64() | 1);
 }
 
 void esca_call_end(struct esca_worker *w)
@@ -460,8 +462,9 @@ static bool worker_waiting(struct esca_worker *w, u64 start)
 
 static void watchdog_fn(struct work_struct *work)
 {
-	u64 budget = (u64)READ_ONCE(esca_call_timeout_ms) * NSEC_PER_MSEC;
-	u64 now = ktime_get_ns();
+	unsigned int ms = READ_ONCE(esca_call_timeout_ms);
+	u64 budget = ms ? msecs_to_jiffies(ms) : 0;
+	u64 now = get_jiffies_64() | 1;
 	unsigned int i;
 
 	mutex_lock(&esca_workers_lock);
@@ -488,7 +491,7 @@ static void watchdog_fn(struct work_struct *work)
 				send_sig(SIGKILL, w->task, 1);
 				atomic64_inc(&c->stalls);
 			} else if (now - w->interrupted_at >
-				   max_t(u64, budget, 100 * NSEC_PER_MSEC)) {
+				   max_t(u64, budget, msecs_to_jiffies(100))) {
 				replace = true;
 			}
 		}
@@ -581,7 +584,7 @@ static int esca_cpu_offline(unsigned int cpu)
 	if (w) {
 		spin_lock(&w->call_lock);
 		if (w->call_start && !w->interrupted_at) {
-			w->interrupted_at = ktime_get_ns();
+			w->interrupted_at = get_jiffies_64() | 1;
 			send_sig(SIGKILL, w->task, 1);
 		}
 		spin_unlock(&w->call_lock);

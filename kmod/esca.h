@@ -66,7 +66,7 @@ struct esca_worker {
 	struct esca_consumer *c;
 	struct task_struct *task; /* holds a task ref */
 	spinlock_t call_lock; /* call_start, interrupted vs the watchdog */
-	u64 call_start; /* ktime ns the current call started, 0: none */
+	u64 call_start; /* jiffies64 | 1 the current call started, 0: none */
 	u64 interrupted_at; /* when the watchdog interrupted it, 0: not */
 	struct esca_ring *call_ring; /* the ring of the current call */
 	struct esca_ring *stuck_ring; /* its ring when superseded (ref) */
