@@ -21,11 +21,7 @@
 #include <time.h>
 
 #include "esca/abi.h"
-
-static long ioc(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
+#include "raw.h"
 
 static int setup(int fd, uint32_t version, uint32_t flags, uint32_t entries)
 {
@@ -33,63 +29,31 @@ static int setup(int fd, uint32_t version, uint32_t flags, uint32_t entries)
 				.flags = flags,
 				.entries = entries };
 
-	return (int)ioc(fd, ESCA_IOC_SETUP, &s);
+	return (int)raw_ioc(fd, ESCA_IOC_SETUP, &s);
 }
 
-struct ring {
-	struct esca_sq_hdr *sq;
-	const struct esca_cq_hdr *cq;
-	struct esca_sqe *sqes;
-	const struct esca_cqe *cqes;
-	uint32_t id, tail;
-};
-
-/* Queue one entry (not waited for); returns its index. */
-static uint32_t push(struct ring *r, uint32_t nr, uint32_t flags, uint64_t a0,
-		     uint64_t a1, uint64_t a2, uint64_t ud)
-{
-	struct esca_sqe *s = &r->sqes[r->tail & (r->cq->entries - 1)];
-
-	memset(s, 0, sizeof(*s));
-	s->nr = nr;
-	s->flags = flags;
-	s->args[0] = a0;
-	s->args[1] = a1;
-	s->args[2] = a2;
-	s->user_data = ud;
-	__atomic_store_n(&r->sq->sq_tail, ++r->tail, __ATOMIC_RELEASE); /* A */
-	return r->tail - 1;
-}
-
-static void kick(int fd, struct ring *r)
-{
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* E */
-	if (__atomic_load_n(&r->cq->flags, __ATOMIC_RELAXED) &
-	    ESCA_RING_NEED_WAKEUP)
-		ioctl(fd, ESCA_IOC_WAKE, r->id);
-}
-
-static long wait_idx(int fd, struct ring *r, uint32_t idx,
+/* WAIT for entry @idx (blocking: the entries here all complete). */
+static long wait_idx(int fd, struct raw_ring *r, uint32_t idx,
 		     const struct esca_cqe **cqe)
 {
 	struct esca_wait w = { .ring_id = r->id, .index = idx };
-	long ret = ioc(fd, ESCA_IOC_WAIT, &w);
+	long ret = raw_ioc(fd, ESCA_IOC_WAIT, &w);
 
-	*cqe = &r->cqes[idx & (r->cq->entries - 1)];
+	*cqe = raw_cqe(r, idx);
 	return ret;
 }
 
-static long submit_wait(int fd, struct ring *r, uint32_t nr, uint32_t flags,
+static long submit_wait(int fd, struct raw_ring *r, uint32_t nr, uint32_t flags,
 			uint64_t a0, uint64_t a1, uint64_t a2, uint64_t ud,
 			const struct esca_cqe **cqe)
 {
-	uint32_t idx = push(r, nr, flags, a0, a1, a2, ud);
+	uint32_t idx = raw_queue(r, nr, flags, a0, a1, a2, 0, ud);
 
-	kick(fd, r);
+	raw_submit(r);
 	return wait_idx(fd, r, idx, cqe);
 }
 
-static uint32_t head(const struct ring *r)
+static uint32_t head(const struct raw_ring *r)
 {
 	return __atomic_load_n(&r->cq->sq_head, __ATOMIC_ACQUIRE); /* D */
 }
@@ -110,7 +74,7 @@ static long file_size(int fd)
  * A write to a blocking pipe is bounced: flags BOUNCED, res 0, and no
  * effect. Synchronous, so the ring does not pause.
  */
-static void check_bounce(int fd, struct ring *r)
+static void check_bounce(int fd, struct raw_ring *r)
 {
 	const struct esca_cqe *cqe;
 	int p[2];
@@ -136,7 +100,7 @@ static void check_bounce(int fd, struct ring *r)
  * the producer, having made the call itself, stores resume = its index + 1
  * (a wrong value does not resume it); then the rest runs, in order.
  */
-static void check_pause(int fd, struct ring *r)
+static void check_pause(int fd, struct raw_ring *r)
 {
 	const struct esca_cqe *cqe;
 	int p[2],
@@ -145,10 +109,12 @@ static void check_pause(int fd, struct ring *r)
 
 	if (pipe(p) || f < 0)
 		DIE("pipe/open: %s", strerror(errno));
-	b = push(r, SYS_write, ESCA_SQE_DEFERRED, (uint64_t)p[1],
-		 (uint64_t) "P", 1, 10);
-	n = push(r, SYS_write, 0, (uint64_t)f, (uint64_t) "N", 1, 11);
-	kick(fd, r);
+	b = raw_queue(r, SYS_write, ESCA_SQE_DEFERRED, (uint64_t)p[1],
+		      (uint64_t) "P", 1, 0, 10);
+	raw_publish(r);
+	n = raw_queue(r, SYS_write, 0, (uint64_t)f, (uint64_t) "N", 1, 0, 11);
+	raw_publish(r);
+	raw_kick(r);
 	CHECK(wait_idx(fd, r, b, &cqe) == 0 && cqe->res == 0 &&
 		      cqe->flags == ESCA_CQE_BOUNCED && cqe->user_data == 10,
 	      "deferred write to a blocking pipe: res %lld flags %x",
@@ -175,12 +141,12 @@ static void check_pause(int fd, struct ring *r)
 	/* the producer makes the bounced call, then says so */
 	CHECK(write(p[1], "P", 1) == 1, "direct write");
 	__atomic_store_n(&r->sq->resume, b + 1, __ATOMIC_RELEASE); /* G */
-	kick(fd, r);
+	raw_kick(r);
 	/* WAIT returns at once until the consumer has seen resume */
 	for (int i = 0; i < 5000 && head(r) != n + 1; i++)
 		if (wait_idx(fd, r, n, &cqe) || head(r) != n + 1)
 			usleep(1000);
-	cqe = &r->cqes[n & (r->cq->entries - 1)];
+	cqe = raw_cqe(r, n);
 	CHECK(head(r) == n + 1 && cqe->res == 1 && cqe->flags == 0 &&
 		      cqe->user_data == 11,
 	      "after resume: head %u res %lld flags %x", head(r),
@@ -199,7 +165,7 @@ static void check_pause(int fd, struct ring *r)
  * REGISTER whose result cannot be written back (read-only memory): EFAULT,
  * that ring is gone, and the process's other ring still works.
  */
-static void check_register_efault(int fd, struct ring *r, int tmp)
+static void check_register_efault(int fd, struct raw_ring *r, int tmp)
 {
 	const struct esca_cqe *cqe;
 	long rings = t_ctx(getpid(), "rings");
@@ -207,7 +173,7 @@ static void check_register_efault(int fd, struct ring *r, int tmp)
 		mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	CHECK(rings == 1, "context rings %ld before, want 1", rings);
-	CHECK(ro != MAP_FAILED && ioc(fd, ESCA_IOC_REGISTER, ro) == -EFAULT,
+	CHECK(ro != MAP_FAILED && raw_ioc(fd, ESCA_IOC_REGISTER, ro) == -EFAULT,
 	      "REGISTER into read-only memory was not EFAULT");
 	CHECK(t_ctx(getpid(), "rings") == rings,
 	      "context rings %ld after a failed REGISTER, want %ld",
@@ -224,7 +190,7 @@ int main(void)
 {
 	struct esca_register reg = { 0 };
 	const struct esca_cqe *cqe;
-	struct ring r = { 0 };
+	struct raw_ring r = { 0 };
 	int fd, fd2, tmp, status;
 	long ps = sysconf(_SC_PAGESIZE);
 	void *map, *cqmap, *bad;
@@ -236,7 +202,7 @@ int main(void)
 		DIE("open %s: %s", ESCA_DEVICE_PATH, strerror(errno));
 
 	/* Setup refusals, then one context per process. */
-	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == -EBADFD,
+	CHECK(raw_ioc(fd, ESCA_IOC_REGISTER, &reg) == -EBADFD,
 	      "register before setup");
 	CHECK(setup(fd, 99, 0, 0) == -EPROTO, "ABI 99 accepted");
 	CHECK(setup(fd, 1, 0, 0) == -EPROTO, "ABI 1 accepted");
@@ -251,7 +217,7 @@ int main(void)
 		struct esca_setup s = { .abi_version = ESCA_ABI_VERSION,
 					.resv = { 1 } };
 
-		CHECK(ioc(fd, ESCA_IOC_SETUP, &s) == -EINVAL,
+		CHECK(raw_ioc(fd, ESCA_IOC_SETUP, &s) == -EINVAL,
 		      "reserved field accepted");
 	}
 	CHECK(setup(fd, ESCA_ABI_VERSION, 0, 8) == 0, "setup with 8 entries");
@@ -261,12 +227,12 @@ int main(void)
 	CHECK(setup(fd2, ESCA_ABI_VERSION, 0, 8) == -EBUSY,
 	      "second context for one process");
 	close(fd2);
-	CHECK(ioc(fd, 0xE5FF, NULL) == -ENOTTY, "unknown ioctl");
+	CHECK(raw_ioc(fd, 0xE5FF, NULL) == -ENOTTY, "unknown ioctl");
 	CHECK(ioctl(fd, _IO(ESCA_IOC_MAGIC, 6), 0) == -1 && errno == ENOTTY,
 	      "ABI 1's RESUME ioctl still answered");
 
 	/* Registration and the mmap windows. */
-	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == 0, "register");
+	CHECK(raw_ioc(fd, ESCA_IOC_REGISTER, &reg) == 0, "register");
 	size = reg.sq_size;
 	CHECK(reg.entries == 8 &&
 		      size == (size_t)((ESCA_SQ_MMAP_SIZE(8) + ps - 1) &
@@ -326,9 +292,11 @@ int main(void)
 			map = moved;
 	}
 
+	r.fd = fd;
 	r.sq = map;
 	r.cq = cqmap;
 	r.id = reg.ring_id;
+	r.entries = r.cq->entries; /* the mask as the mapping says */
 	CHECK(r.cq->entries == 8 && r.cq->mask == 7 && r.cq->ring_id == r.id,
 	      "geometry: entries %u mask %u id %u", r.cq->entries, r.cq->mask,
 	      r.cq->ring_id);
@@ -371,7 +339,7 @@ int main(void)
 	if (pid == 0) {
 		struct esca_register r2;
 
-		_exit(ioc(fd, ESCA_IOC_REGISTER, &r2) == -EBADF &&
+		_exit(raw_ioc(fd, ESCA_IOC_REGISTER, &r2) == -EBADF &&
 				      ioctl(fd, ESCA_IOC_UNREGISTER,
 					    reg.ring_id) == -1 &&
 				      errno == EBADF ?
@@ -387,7 +355,7 @@ int main(void)
 	ioctl(fd, ESCA_IOC_WAKE, r.id);
 	{
 		struct esca_wait w = { .ring_id = r.id, .index = r.tail + 50 };
-		long ret = ioc(fd, ESCA_IOC_WAIT, &w);
+		long ret = raw_ioc(fd, ESCA_IOC_WAIT, &w);
 
 		CHECK(ret == -ENXIO, "wait on a broken ring: %ld", ret);
 		CHECK(r.cq->flags & ESCA_RING_DEAD,
@@ -403,7 +371,7 @@ int main(void)
 	CHECK(munmap(map, size) == 0 && munmap(cqmap, reg.cq_size) == 0,
 	      "munmap");
 	memset(&reg, 0, sizeof(reg));
-	CHECK(ioc(fd, ESCA_IOC_REGISTER, &reg) == 0,
+	CHECK(raw_ioc(fd, ESCA_IOC_REGISTER, &reg) == 0,
 	      "register again after a broken ring");
 	close(fd);
 	return t_done("t-abi");

@@ -45,24 +45,6 @@
 		      (long)(before), now_);                               \
 	} while (0)
 
-/* The probe: a write to a tmpfs file runs on the consumer (not bounced). */
-static void probe(struct raw_ring *r, const char *who)
-{
-	static int probefd = -1;
-	struct raw_out o;
-	long res, calls;
-
-	if (probefd < 0)
-		probefd = raw_probe_fd();
-	calls = raw_calls(getpid());
-	res = raw_call(r, SYS_write, (uint64_t)probefd, (uint64_t) "p", 1, &o);
-	CHECK(res == 1 && o.cflags == 0 && !o.dead,
-	      "%s: probe write not run offloaded: " RAW_FMT, who, RAW_ARGS(o));
-	CHECK(calls >= 0 && raw_calls(getpid()) > calls,
-	      "%s: probe not counted: calls %ld -> %ld", who, calls,
-	      raw_calls(getpid()));
-}
-
 /* --sleep FD: the program exec'd by the victims (setuid copy or not). */
 static int sleeper(int fd)
 {
@@ -240,48 +222,36 @@ static void attack_vm(void *arg)
 
 #define EXITED_FILE "/tmp/t-attack-exited"
 
-struct reg_thread {
-	int fd;
-	struct raw_ring r;
-	long ret;
-};
-
-static void *register_and_exit(void *arg)
+/* Run in the registering thread, which then exits: its ring stays mapped. */
+static void probe_exited(struct raw_ring *r)
 {
-	struct reg_thread *t = arg;
-
-	t->ret = raw_register(t->fd, &t->r);
-	if (!t->ret)
-		probe(&t->r, "exited thread");
-	return NULL; /* the thread exits, its ring stays mapped */
+	raw_probe(r, "exited thread");
 }
 
 static void attack_exited(void *unused)
 {
-	struct reg_thread t = { 0 };
-	pthread_t th;
+	struct raw_ring r;
 	struct raw_out o1, o2;
 	uint32_t i1, i2;
-	int rootfd;
-	long calls;
+	int fd, rootfd;
+	long calls, ret;
 
 	(void)unused;
 	raw_root_file(EXITED_FILE);
 	rootfd = open(EXITED_FILE, O_RDONLY);
-	t.fd = raw_open(8, 1);
-	if (t.fd < 0 || rootfd < 0)
+	fd = raw_open(8, 1);
+	if (fd < 0 || rootfd < 0)
 		DIE("open: %s", strerror(errno));
-	pthread_create(&th, NULL, register_and_exit, &t);
-	pthread_join(th, NULL);
-	if (t.ret)
-		DIE("register in a thread: %s", strerror((int)-t.ret));
+	ret = raw_register_in_thread(fd, &r, 1, probe_exited);
+	if (ret)
+		DIE("register in a thread: %s", strerror((int)-ret));
 	calls = raw_calls(getpid());
 	raw_drop_to(1000); /* glibc: on every live thread */
-	i1 = raw_push(&t.r, SYS_fchmod, (uint64_t)rootfd, 04755, 0, 1);
-	i2 = raw_push(&t.r, SYS_fchown, (uint64_t)rootfd, 1000, 1000, 2);
-	raw_kick(&t.r);
-	o2 = raw_wait(&t.r, i2);
-	o1 = raw_look(&t.r, i1);
+	i1 = raw_push(&r, SYS_fchmod, (uint64_t)rootfd, 04755, 0, 1);
+	i2 = raw_push(&r, SYS_fchown, (uint64_t)rootfd, 1000, 1000, 2);
+	raw_kick(&r);
+	o2 = raw_wait(&r, i2);
+	o1 = raw_look(&r, i1);
 	RAW_CHECK_FILE(EXITED_FILE, 0644, "exited thread");
 	if (!o1.ran && !o2.ran)
 		NOTHING_RAN(getpid(), calls, "exited thread");
@@ -313,7 +283,7 @@ static void attack_setuid(void *unused)
 	fd = raw_open(8, 1);
 	if (fd < 0 || rootfd < 0 || raw_register(fd, &r))
 		DIE("open/register: %s", strerror(errno));
-	probe(&r, "setuid");
+	raw_probe(&r, "setuid");
 	calls = raw_calls(getpid());
 	raw_drop_to(1000);
 	i1 = raw_push(&r, SYS_fchmod, (uint64_t)rootfd, 04755, 0, 1);
@@ -451,7 +421,7 @@ static void attack_seccomp(void *arg)
 	if (s.fd < 0 || s.target < 0 || raw_register(s.fd, &a))
 		DIE("open/register: %s", strerror(errno));
 	s.a = &a;
-	probe(&a, name[s.v]);
+	raw_probe(&a, name[s.v]);
 	calls = raw_calls(getpid());
 	if (pipe(s.ready) || pipe(s.done))
 		DIE("pipe");

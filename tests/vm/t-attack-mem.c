@@ -27,22 +27,6 @@
 #include <semaphore.h>
 #include <setjmp.h>
 
-static int probefd = -1;
-
-static void probe(struct raw_ring *r, const char *who)
-{
-	struct raw_out o;
-	long res, calls;
-
-	calls = raw_calls(getpid());
-	res = raw_call(r, SYS_write, (uint64_t)probefd, (uint64_t) "p", 1, &o);
-	CHECK(res == 1 && o.cflags == 0 && !o.dead,
-	      "%s: probe write not run offloaded: " RAW_FMT, who, RAW_ARGS(o));
-	CHECK(calls >= 0 && raw_calls(getpid()) > calls,
-	      "%s: probe not counted: calls %ld -> %ld", who, calls,
-	      raw_calls(getpid()));
-}
-
 /* ---------------------------------------------------------------- fork */
 
 static sigjmp_buf segv_jmp;
@@ -86,7 +70,7 @@ static void attack_fork(void *unused)
 	fd = raw_open(8, 1);
 	if (fd < 0 || raw_register(fd, &r))
 		DIE("open/register: %s", strerror(errno));
-	probe(&r, "fork");
+	raw_probe(&r, "fork");
 	CHECK(maps_lines(" /dev/esca") == 2,
 	      "the parent maps %d /dev/esca ranges, want 2",
 	      maps_lines(" /dev/esca"));
@@ -131,49 +115,35 @@ static void attack_fork(void *unused)
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 		      WEXITSTATUS(status) == 0,
 	      "fork child saw the parent's ring (0x%x)", status);
-	probe(&r, "fork, after the child");
+	raw_probe(&r, "fork, after the child");
 }
 
 /* ---------------------------------------------------------------- mmap */
 
-struct reg_arg {
-	int fd;
-	struct raw_ring r;
-	long ret;
-};
-
-static void *register_only(void *arg)
-{
-	struct reg_arg *a = arg;
-
-	a->ret = raw_register_only(a->fd, &a->r);
-	return NULL;
-}
-
 static void attack_mmap(void *unused)
 {
-	struct reg_arg a = { 0 };
-	pthread_t th;
+	struct raw_ring r;
 	void *p;
+	long ret;
+	int fd;
 
 	(void)unused;
-	a.fd = raw_open(8, 1);
-	if (a.fd < 0)
-		DIE("open: %s", strerror(-a.fd));
-	pthread_create(&th, NULL, register_only, &a);
-	pthread_join(th, NULL);
-	if (a.ret)
-		DIE("register: %s", strerror((int)-a.ret));
+	fd = raw_open(8, 1);
+	if (fd < 0)
+		DIE("open: %s", strerror(-fd));
+	ret = raw_register_in_thread(fd, &r, 0, NULL);
+	if (ret)
+		DIE("register: %s", strerror((int)-ret));
 	/* The registering thread has exited: this thread adopts its ring.
 	 * Any refusal will do here (the ring may be dead already). */
-	p = mmap(NULL, a.r.sq_size, PROT_READ | PROT_WRITE, MAP_SHARED, a.fd,
-		 (off_t)ESCA_SQ_OFFSET(a.r.id));
+	p = mmap(NULL, r.sq_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)ESCA_SQ_OFFSET(r.id));
 	CHECK(p == MAP_FAILED, "exited thread's ring: submission side mapped "
 			       "by another thread");
 	printf("# exited owner: foreign mmap %s\n",
 	       p == MAP_FAILED ? strerror(errno) : "succeeded");
-	p = mmap(NULL, a.r.cq_size, PROT_READ, MAP_SHARED, a.fd,
-		 (off_t)ESCA_CQ_OFFSET(a.r.id));
+	p = mmap(NULL, r.cq_size, PROT_READ, MAP_SHARED, fd,
+		 (off_t)ESCA_CQ_OFFSET(r.id));
 	CHECK(p == MAP_FAILED, "exited thread's ring: completion side mapped "
 			       "by another thread");
 }
@@ -197,7 +167,7 @@ static void *live_registrar(void *arg)
 	/* After the refusal, the owner maps it and it works. */
 	l->map_ret = raw_map(&l->r);
 	if (!l->map_ret)
-		probe(&l->r, "owner maps after a refused foreign mmap");
+		raw_probe(&l->r, "owner maps after a refused foreign mmap");
 	return NULL;
 }
 
@@ -360,7 +330,7 @@ static void attack_efault(void *unused)
 	      "context shows %ld rings, want 1 (failed registrations left "
 	      "rings behind)",
 	      rings);
-	probe(&r, "after the EFAULT rounds");
+	raw_probe(&r, "after the EFAULT rounds");
 	printf("# efault: %d EFAULT, %d churn rounds, %d writes\n", e.efaults,
 	       e.churn, writes);
 }
@@ -792,7 +762,7 @@ int main(int argc, char **argv)
 	}
 	if (argc == 2 && !strcmp(argv[1], "--quota"))
 		return quota();
-	probefd = raw_probe_fd();
+	raw_probefd = raw_probe_fd(); /* as root, before any scenario */
 	if (access(ESCA_DEVICE_PATH, R_OK | W_OK))
 		DIE("%s: %s", ESCA_DEVICE_PATH, strerror(errno));
 	raw_in_child("fork: MADV_DOFORK, child mapping", attack_fork, NULL);

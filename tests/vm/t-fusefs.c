@@ -2,7 +2,7 @@
 /*
  * Issue 7, item 2 on FUSE: no call may stall a consumer. A FUSE server that
  * never answers I/O (tfuse.h) and a second process on the same consumer
- * (the prober, tring.h) that must keep being served throughout.
+ * (the prober, raw.h) that must keep being served throughout.
  *
  * 1. read, write, pread64, pwrite64, fsync, fdatasync, ftruncate, fchmod,
  *    fchown, epoll_ctl(ADD) and close of a FUSE file fd, through the raw
@@ -15,7 +15,7 @@
  *    server read (uninterruptible from then on) leaves its ring stuck and
  *    the ring dies ESCA_DEAD_STALLED once the connection is aborted.
  */
-#include "tring.h"
+#include "raw.h"
 #include "tfuse.h"
 
 #include <pthread.h>
@@ -76,7 +76,7 @@ static long server_io(void)
 }
 
 /* 1: returns false if the consumer got stuck (the rest cannot run). */
-static bool fuse_calls_bounced(struct tring *r)
+static bool fuse_calls_bounced(struct raw_ring *r)
 {
 	static char buf[64];
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -102,15 +102,16 @@ static bool fuse_calls_bounced(struct tring *r)
 		{ "close", SYS_close, { ffd } },
 	};
 	const long n = sizeof(calls) / sizeof(calls[0]);
-	long b0 = tr_ctx_stat(getpid(), "bounced"), io0 = server_io(), b1;
+	long b0 = raw_ctx_stat(getpid(), "bounced"), io0 = server_io(), b1;
 	struct esca_cqe c;
 
 	if (ffd < 0 || ep < 0)
 		DIE("open %s / epoll_create1: %s", g_fuse.file,
 		    strerror(errno));
 	for (long i = 0; i < n; i++) {
-		int w = tr_call(r, calls[i].nr, calls[i].a[0], calls[i].a[1],
-				calls[i].a[2], calls[i].a[3], 5000, &c);
+		int w = raw_call_ms(r, calls[i].nr, calls[i].a[0],
+				    calls[i].a[1], calls[i].a[2], calls[i].a[3],
+				    5000, &c);
 
 		if (w != 1) {
 			CHECK(0,
@@ -125,7 +126,7 @@ static bool fuse_calls_bounced(struct tring *r)
 		      "%s of a FUSE file: res %lld flags %#x, want BOUNCED",
 		      calls[i].name, (long long)c.res, c.flags);
 	}
-	b1 = tr_ctx_stat(getpid(), "bounced");
+	b1 = raw_ctx_stat(getpid(), "bounced");
 	CHECK(b0 >= 0 && b1 - b0 == n,
 	      "context bounced counter %ld -> %ld, want +%ld", b0, b1, n);
 	CHECK(server_io() == io0,
@@ -137,7 +138,7 @@ static bool fuse_calls_bounced(struct tring *r)
 }
 
 /* 2: the dup2 race. */
-static void fuse_dup2_race(struct tring *r)
+static void fuse_dup2_race(struct raw_ring *r)
 {
 	static char buf[8] = "0123456";
 	long n = 0, tmp = 0, bounced = 0, eintr = 0, bad = 0, stalls0, stalls1;
@@ -160,21 +161,14 @@ static void fuse_dup2_race(struct tring *r)
 	stalls0 = t_stat("consumer ", "stalls");
 	if (pthread_create(&th, NULL, swapper, NULL))
 		DIE("pthread_create");
-	end = tr_now_ns() + RACE_NS;
-	while (n < RACE_MAX && tr_now_ns() < end) {
-		uint32_t first = r->tail, last = first, idx, head;
-		int w;
+	end = raw_now_ns() + RACE_NS;
+	while (n < RACE_MAX && raw_now_ns() < end) {
+		uint32_t first, idx, head;
+		int w = raw_batch(r, RACE_BATCH, SYS_write, X_FD, (uint64_t)buf,
+				  sizeof(buf), 5000, &first, &head);
 
-		for (int k = 0; k < RACE_BATCH; k++)
-			last = tr_queue(r, SYS_write, 0, X_FD, (uint64_t)buf,
-					sizeof(buf), 0, 0);
-		tr_kick(r);
-		w = tr_wait(r, last, 5000);
-		head = w == 1 ? last + 1 :
-				__atomic_load_n(&r->cq->sq_head,
-						__ATOMIC_ACQUIRE);
 		for (idx = first; idx != head; idx++) {
-			const struct esca_cqe *c = tr_cqe(r, idx);
+			const struct esca_cqe *c = raw_cqe(r, idx);
 
 			n++;
 			if (c->flags == ESCA_CQE_BOUNCED && c->res == 0)
@@ -217,7 +211,7 @@ static void fuse_dup2_race(struct tring *r)
 	if (stuck) {
 		/* The old consumer is stuck: the prober must be served by
 		 * its replacement for a while longer. */
-		tr_sleep_us(3000000);
+		raw_sleep_us(3000000);
 	}
 	stalls1 = t_stat("consumer ", "stalls");
 	printf("# consumer stalls=%ld -> %ld\n", stalls0, stalls1);
@@ -230,45 +224,40 @@ static void fuse_dup2_race(struct tring *r)
 		      "stuck",
 		      r->cq->dead_reason);
 	if (!stuck)
-		CHECK(!tr_dead(r), "ring died (reason %u) with no call stuck",
+		CHECK(!raw_dead(r), "ring died (reason %u) with no call stuck",
 		      r->cq->dead_reason);
 	close(race_fuse_fd);
 }
 
 int main(void)
 {
-	struct tprobe *probe;
-	struct tring r;
+	struct raw_prober *probe;
+	struct raw_ring r;
 	pid_t ppid;
-	int e;
 	bool ok;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	tfuse_need();
-	ppid = tprobe_start(&probe); /* before the mount: no fuse fd in it */
+	/* before the mount: no fuse fd in it */
+	ppid = raw_prober_start(&probe);
 	g_prober = ppid;
 	tfuse_mount(&g_fuse);
 	signal(SIGALRM, on_alarm);
 	alarm(120);
-	e = tr_open(&r, 64);
-	if (e)
-		DIE("raw ring: %s", strerror(-e));
-	CHECK(r.cpu == (uint32_t)probe->cpu,
-	      "prober on consumer %d, test on %u: run with cores=1", probe->cpu,
-	      r.cpu);
+	raw_open_ring_near(&r, 64, probe);
 
 	ok = fuse_calls_bounced(&r);
 	if (ok)
 		fuse_dup2_race(&r);
-	tprobe_check(ppid, probe,
-		     ok ? "FUSE calls and dup2 race" : "FUSE calls");
+	raw_prober_check(ppid, probe,
+			 ok ? "FUSE calls and dup2 race" : "FUSE calls");
 
 	/* End the stuck requests; a stuck ring then dies STALLED. */
 	tfuse_abort(&g_fuse);
-	if (!ok || tr_dead(&r) || !tr_done(&r, r.tail - 1)) {
-		for (int i = 0; i < 200 && !tr_dead(&r); i++)
-			tr_sleep_us(100000);
-		CHECK(tr_dead(&r) && r.cq->dead_reason == ESCA_DEAD_STALLED,
+	if (!ok || raw_dead(&r) || !raw_done(&r, r.tail - 1)) {
+		for (int i = 0; i < 200 && !raw_dead(&r); i++)
+			raw_sleep_us(100000);
+		CHECK(raw_dead(&r) && r.cq->dead_reason == ESCA_DEAD_STALLED,
 		      "stuck ring after the abort: flags %#x reason %u, want "
 		      "DEAD with ESCA_DEAD_STALLED",
 		      r.cq->flags, r.cq->dead_reason);

@@ -2,7 +2,7 @@
 /*
  * Issue 7, item 2: no call may stall a consumer; the per-call time budget
  * (call_timeout_ms) is the safety net for what the checks cannot see. A
- * second process on the same consumer (the prober, tring.h) must be served
+ * second process on the same consumer (the prober, raw.h) must be served
  * throughout, each call within 5 s.
  *
  * 1. The dup2 race with a blocking pipe whose buffer is full: a thread
@@ -18,7 +18,7 @@
  *    interrupted after the budget (-EFAULT, or a short count), stalls
  *    rises, the file holds what the call reported, and the ring goes on.
  */
-#include "tring.h"
+#include "raw.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -65,7 +65,7 @@ static void fill_pipe(int w)
 	fcntl(w, F_SETFL, 0);
 }
 
-static void race(struct tring *r, int mode)
+static void race(struct raw_ring *r, int mode)
 {
 	static char buf[8] = "0123456";
 	const char *what = mode ? "O_NONBLOCK race" : "dup2 race";
@@ -95,19 +95,15 @@ static void race(struct tring *r, int mode)
 	stalls0 = t_stat("consumer ", "stalls");
 	if (pthread_create(&th, NULL, racer, NULL))
 		DIE("pthread_create");
-	end = tr_now_ns() + RACE_NS;
-	while (n < RACE_MAX && tr_now_ns() < end) {
-		uint32_t first = r->tail, last = first;
-		uint64_t t0 = tr_now_ns();
-		int w;
+	end = raw_now_ns() + RACE_NS;
+	while (n < RACE_MAX && raw_now_ns() < end) {
+		uint64_t t0 = raw_now_ns();
+		uint32_t first, head;
+		int w = raw_batch(r, RACE_BATCH, SYS_write, X_FD, (uint64_t)buf,
+				  sizeof(buf), 5000, &first, &head);
 
-		for (int k = 0; k < RACE_BATCH; k++)
-			last = tr_queue(r, SYS_write, 0, X_FD, (uint64_t)buf,
-					sizeof(buf), 0, 0);
-		tr_kick(r);
-		w = tr_wait(r, last, 5000);
-		if (tr_now_ns() - t0 > worst)
-			worst = tr_now_ns() - t0;
+		if (raw_now_ns() - t0 > worst)
+			worst = raw_now_ns() - t0;
 		if (w != 1) {
 			CHECK(0,
 			      "%s: a batch of %d writes not done after 5 s (%s, "
@@ -116,8 +112,8 @@ static void race(struct tring *r, int mode)
 			      r->cq->dead_reason);
 			break;
 		}
-		for (uint32_t idx = first; idx != last + 1; idx++) {
-			const struct esca_cqe *c = tr_cqe(r, idx);
+		for (uint32_t idx = first; idx != head; idx++) {
+			const struct esca_cqe *c = raw_cqe(r, idx);
 
 			n++;
 			if (c->flags == ESCA_CQE_BOUNCED && c->res == 0)
@@ -150,7 +146,7 @@ static void race(struct tring *r, int mode)
 	      "%#x)",
 	      what, bad, bad_res, bad_flags);
 	CHECK(n > 0, "%s: no write completed", what);
-	CHECK(!tr_dead(r), "%s: the ring died (reason %u)", what,
+	CHECK(!raw_dead(r), "%s: the ring died (reason %u)", what,
 	      r->cq->dead_reason);
 	CHECK(stalls0 >= 0 && stalls1 - stalls0 >= intr,
 	      "%s: consumer stalls %ld -> %ld, yet %ld writes were "
@@ -163,7 +159,7 @@ static void race(struct tring *r, int mode)
 }
 
 /* 3: a write whose buffer faults into a userfaultfd nobody serves. */
-static void uffd_write(struct tring *r)
+static void uffd_write(struct raw_ring *r)
 {
 	const size_t len = 4 * 4096;
 	struct uffdio_api api = { .api = UFFD_API };
@@ -191,10 +187,10 @@ static void uffd_write(struct tring *r)
 		  O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	unlink("/tmp/esca-stall.uffd");
 	stalls0 = t_stat("consumer ", "stalls");
-	t0 = tr_now_ns();
-	w = tr_call(r, SYS_write, (uint64_t)fd, (uint64_t)buf, len, 0, 20000,
-		    &c);
-	ms = (tr_now_ns() - t0) / 1000000;
+	t0 = raw_now_ns();
+	w = raw_call_ms(r, SYS_write, (uint64_t)fd, (uint64_t)buf, len, 0,
+			20000, &c);
+	ms = (raw_now_ns() - t0) / 1000000;
 	stalls1 = t_stat("consumer ", "stalls");
 	printf("# uffd write: %s after %lu ms, res %lld flags %#x; consumer "
 	       "stalls=%ld -> %ld\n",
@@ -209,7 +205,7 @@ static void uffd_write(struct tring *r)
 		/* let it end: wake the fault by unregistering the range */
 		ioctl(uffd, UFFDIO_UNREGISTER, &reg.range);
 		close(uffd);
-		tr_wait(r, r->tail - 1, 20000);
+		raw_wait_ms(r, r->tail - 1, 20000);
 		return;
 	}
 	CHECK(c.flags == 0 && (c.res == -EFAULT ||
@@ -225,12 +221,12 @@ static void uffd_write(struct tring *r)
 	      "file holds %lld bytes, the call said %lld",
 	      (long long)st.st_size, (long long)c.res);
 	/* The ring lives on: the interrupted call returned. */
-	w = tr_call(r, SYS_write, (uint64_t)fd, (uint64_t) "ok", 2, 0, 5000,
-		    &c);
+	w = raw_call_ms(r, SYS_write, (uint64_t)fd, (uint64_t) "ok", 2, 0, 5000,
+			&c);
 	CHECK(w == 1 && c.flags == 0 && c.res == 2,
 	      "ring after the interrupted call: wait %d res %lld flags %#x "
 	      "dead %d reason %u",
-	      w, (long long)c.res, c.flags, tr_dead(r), r->cq->dead_reason);
+	      w, (long long)c.res, c.flags, raw_dead(r), r->cq->dead_reason);
 	close(uffd);
 	close(fd);
 	munmap(buf, len);
@@ -252,12 +248,11 @@ static void on_alarm(int sig)
 
 int main(void)
 {
-	struct tprobe *probe;
-	struct tring r;
+	struct raw_prober *probe;
+	struct raw_ring r;
 	char tmo[32] = "";
 	pid_t ppid;
 	FILE *f;
-	int e;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGALRM, on_alarm);
@@ -271,18 +266,13 @@ int main(void)
 	if (f)
 		fclose(f);
 	printf("# call_timeout_ms=%d\n", atoi(tmo));
-	ppid = tprobe_start(&probe);
+	ppid = raw_prober_start(&probe);
 	g_prober = ppid;
-	e = tr_open(&r, 64);
-	if (e)
-		DIE("raw ring: %s", strerror(-e));
-	CHECK(r.cpu == (uint32_t)probe->cpu,
-	      "prober on consumer %d, test on %u: run with cores=1", probe->cpu,
-	      r.cpu);
+	raw_open_ring_near(&r, 64, probe);
 	race(&r, 0);
 	race(&r, 1);
 	uffd_write(&r);
-	tprobe_check(ppid, probe, "pipe races and userfaultfd");
+	raw_prober_check(ppid, probe, "pipe races and userfaultfd");
 	alarm(0);
 	return t_done("t-stall");
 }
