@@ -227,7 +227,7 @@ void esca_ctx_kill(struct esca_ctx *ctx)
 	xa_for_each(&ctx->rings, id, ring) {
 		xa_erase(&ctx->rings, id);
 		esca_ring_kill(ring, ESCA_DEAD_CLOSED);
-		esca_ring_unregistered(ring);
+		esca_ring_uncharge_if_gone(ring);
 		esca_ring_put(ring);
 	}
 	mutex_unlock(&ctx->lock);
@@ -302,7 +302,7 @@ void esca_ctx_unregister_ring(struct esca_ctx *ctx, struct esca_ring *ring)
 	if (old != ring)
 		return;
 	esca_ring_kill(ring, ESCA_DEAD_CLOSED);
-	esca_ring_unregistered(ring);
+	esca_ring_uncharge_if_gone(ring);
 	esca_ring_put(ring);
 }
 
@@ -316,7 +316,7 @@ int esca_ctx_unregister(struct esca_ctx *ctx, u32 id)
 	if (!ring)
 		return -ENOENT;
 	esca_ring_kill(ring, ESCA_DEAD_CLOSED);
-	esca_ring_unregistered(ring);
+	esca_ring_uncharge_if_gone(ring);
 	esca_ring_put(ring);
 	return 0;
 }

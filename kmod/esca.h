@@ -210,7 +210,7 @@ struct esca_ring *esca_ring_create(struct esca_ctx *ctx);
 void esca_ring_get(struct esca_ring *ring);
 void esca_ring_put(struct esca_ring *ring);
 void esca_ring_kill(struct esca_ring *ring, u32 reason);
-void esca_ring_unregistered(struct esca_ring *ring);
+void esca_ring_uncharge_if_gone(struct esca_ring *ring);
 struct files_struct *esca_ring_retire(struct esca_ring *ring);
 int esca_ring_mmap(struct esca_ring *ring, struct vm_area_struct *vma, bool cq);
 int esca_exit_probe_init(void);

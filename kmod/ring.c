@@ -265,16 +265,18 @@ void esca_ring_put(struct esca_ring *ring)
 }
 
 /*
- * The ring leaves its table (UNREGISTER, file release): if it was never
- * mapped, its memory never will be, so its user gets the charge back now
- * rather than when the consumer lets go of it.
+ * A dead ring that no vma maps will never be seen by user space again:
+ * its user gets the charge back now (UNREGISTER, file release, the last
+ * munmap, whichever comes last), not when the consumer lets go of it, so a
+ * user cycling one ring at a time is never refused. A dead ring gets no
+ * memory and no new mapping (ring_attach, esca_ring_mmap).
  */
-void esca_ring_unregistered(struct esca_ring *ring)
+void esca_ring_uncharge_if_gone(struct esca_ring *ring)
 {
 	struct esca_consumer *c = esca_ring_lock_consumer(ring);
 	size_t bytes = 0;
 
-	if (!ring->mem) {
+	if (esca_ring_dead(ring) && !atomic_read(&ring->maps)) {
 		bytes = ring->charged;
 		ring->charged = 0;
 	}
@@ -347,8 +349,10 @@ static void esca_vm_close(struct vm_area_struct *vma)
 {
 	struct esca_ring *ring = vma->vm_private_data;
 
-	if (atomic_dec_and_test(&ring->maps))
+	if (atomic_dec_and_test(&ring->maps)) {
 		esca_ring_kill(ring, ESCA_DEAD_CLOSED);
+		esca_ring_uncharge_if_gone(ring);
+	}
 	esca_ring_put(ring); /* this vma's ref */
 }
 
