@@ -447,6 +447,16 @@ static unsigned long watchdog_period(void)
 	return msecs_to_jiffies(clamp(ms, 10U, 250U));
 }
 
+/*
+ * End @w's current call's waits: a SIGKILL only that kernel thread can
+ * receive (esca_call_end drops it). Caller holds w->call_lock.
+ */
+static void worker_interrupt(struct esca_worker *w, u64 now)
+{
+	w->interrupted_at = now;
+	send_sig(SIGKILL, w->task, 1);
+}
+
 /* Has @w's call (started at @start) been asleep since the last tick? */
 static bool worker_waiting(struct esca_worker *w, u64 start)
 {
@@ -487,8 +497,7 @@ static void watchdog_fn(struct work_struct *work)
 		if (worker_waiting(w, start) && now > start &&
 		    now - start > budget) {
 			if (!w->interrupted_at) {
-				w->interrupted_at = now;
-				send_sig(SIGKILL, w->task, 1);
+				worker_interrupt(w, now);
 				atomic64_inc(&c->stalls);
 			} else if (now - w->interrupted_at >
 				   max_t(u64, budget, msecs_to_jiffies(100))) {
@@ -583,10 +592,8 @@ static int esca_cpu_offline(unsigned int cpu)
 	mutex_unlock(&esca_workers_lock);
 	if (w) {
 		spin_lock(&w->call_lock);
-		if (w->call_start && !w->interrupted_at) {
-			w->interrupted_at = get_jiffies_64() | 1;
-			send_sig(SIGKILL, w->task, 1);
-		}
+		if (w->call_start && !w->interrupted_at)
+			worker_interrupt(w, get_jiffies_64() | 1);
 		spin_unlock(&w->call_lock);
 		worker_stop(w);
 	}

@@ -229,16 +229,14 @@ void esca_ring_get(struct esca_ring *ring)
 	kref_get(&ring->ref);
 }
 
-static void ring_free_mem(struct esca_ring *ring)
+/* Undo ring_alloc_mem (@n pages allocated); mapped pages live on. */
+static void ring_pages_free(struct page **pages, unsigned int n, void *mem)
 {
-	unsigned int i;
-
-	if (ring->mem)
-		vunmap(ring->mem);
-	for (i = 0; i < ring->nr_pages; i++)
-		if (ring->pages[i])
-			__free_page(ring->pages[i]); /* mapped ones live on */
-	kvfree(ring->pages);
+	if (mem)
+		vunmap(mem);
+	while (n--)
+		__free_page(pages[n]);
+	kvfree(pages);
 }
 
 static void ring_release(struct kref *ref)
@@ -253,7 +251,7 @@ static void ring_release(struct kref *ref)
 		esca_files_put(ring->files);
 	put_cred(ring->cred);
 	put_task_struct(ring->task);
-	ring_free_mem(ring);
+	ring_pages_free(ring->pages, ring->nr_pages, ring->mem);
 	user_uncharge(ctx->uid, ring->charged);
 	kfree_rcu(ring, rcu);
 	esca_ctx_put(ctx);
@@ -391,9 +389,7 @@ static int ring_alloc_mem(struct esca_ring *ring, struct page ***pages_out,
 	*mem_out = mem;
 	return 0;
 fail:
-	while (i--)
-		__free_page(pages[i]);
-	kvfree(pages);
+	ring_pages_free(pages, i, NULL);
 	return -ENOMEM;
 }
 
@@ -452,14 +448,10 @@ static int ring_attach(struct esca_ring *ring)
 	spin_unlock(&c->lock);
 	if (files)
 		esca_files_put(files);
-	if (mem) {
-		unsigned int i, n = (ring->sq_size + ring->cq_size) >> PAGE_SHIFT;
-
-		vunmap(mem);
-		for (i = 0; i < n; i++)
-			__free_page(pages[i]);
-		kvfree(pages);
-	}
+	if (mem) /* another mmap gave the ring its memory first */
+		ring_pages_free(pages,
+				(ring->sq_size + ring->cq_size) >> PAGE_SHIFT,
+				mem);
 	return ret;
 }
 
