@@ -21,7 +21,8 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -Iinclude -Ilib -pthread
 LDFLAGS += -pthread
 
 LIB_SRC := lib/esca.c
-LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h
+LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h lib/internal.h \
+	lib/fdtab.h
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
 TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro
@@ -32,7 +33,8 @@ UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.
 
 all: user module
 
-user: $(B)/lib/libesca.a $(B)/lib/libesca.so $(TOOLS) $(VMTESTS) $(UNITTESTS)
+user: $(B)/lib/libesca.a $(B)/lib/libesca.so $(B)/lib/libesca-preload.so \
+	$(TOOLS) $(VMTESTS) $(UNITTESTS)
 
 deps:
 	@scripts/deps.sh
@@ -47,6 +49,13 @@ $(B)/lib/libesca.a: $(B)/lib/esca.o
 $(B)/lib/libesca.so: $(B)/lib/esca.o lib/libesca.map
 	$(CC) -shared -Wl,--version-script=lib/libesca.map -Wl,-soname,libesca.so.1 \
 		$(LDFLAGS) -o $@ $(B)/lib/esca.o
+
+# The LD_PRELOAD shim: libesca inside, only the interposed libc names
+# exported (unversioned, so they bind for programs linked against any
+# glibc symbol version).
+$(B)/lib/libesca-preload.so: $(B)/lib/preload.o $(B)/lib/esca.o
+	$(CC) -shared -Wl,-soname,libesca-preload.so -Wl,--no-undefined \
+		-Wl,-z,now $(LDFLAGS) -o $@ $^
 
 $(B)/bin/esca-stat: tools/esca-stat.c
 	@mkdir -p $(@D)
@@ -82,7 +91,7 @@ guest: user module
 	@rm -rf $(KB)/root && mkdir -p $(KB)/root/bin $(KB)/root/tests $(KB)/root/lib
 	@cp $(KB)/src/kmod/esca.ko $(KB)/root/
 	@cp $(TOOLS) $(KB)/root/bin/
-	@cp $(B)/lib/libesca.so $(KB)/root/lib/
+	@cp $(B)/lib/libesca.so $(B)/lib/libesca-preload.so $(KB)/root/lib/
 	@cp $(VMTESTS) tests/vm/suite.sh tests/vm/t-*.sh $(KB)/root/tests/
 	@# FUSE tests need /dev/fuse: carry the kernel's fuse.ko when it is a
 	@# module (6.1); 6.12 has it built in.

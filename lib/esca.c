@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "esca/esca.h"
+#include "internal.h"
 #include "ring.h"
 
 /*
@@ -76,6 +77,12 @@ static pthread_key_t g_key;
 static bool g_key_made;
 static bool g_atfork_made;
 static unsigned int g_said; /* SAY_* lines printed by this process */
+/*
+ * A MADV_WIPEONFORK page holding 1: it reads 0 in a child made by any
+ * fork, pthread_atfork's or not (syscall(SYS_fork), clone without
+ * CLONE_VM), whose inherited state would point at rings not mapped there.
+ */
+static int *g_alive;
 
 long esca_direct(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
@@ -98,6 +105,11 @@ static long direct_args(uint32_t nr, const __u64 a[6])
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set by the preload shim from ESCA_LOG (0: silent); -1: ESCA_QUIET decides. */
+int esca__log_level = -1;
+/* Calls the module bounced that were then made here, all threads. */
+static unsigned long g_bounced;
+
 static void say(const char *fmt, ...)
 {
 	const char *quiet = getenv("ESCA_QUIET");
@@ -105,7 +117,8 @@ static void say(const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (quiet && *quiet == '1')
+	if (esca__log_level == 0 ||
+	    (esca__log_level < 0 && quiet && *quiet == '1'))
 		return;
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -190,6 +203,9 @@ static void atfork_prepare(void)
  */
 static void atfork_child(void)
 {
+	if (g_alive)
+		sys(SYS_munmap, (long)g_alive, 4096, 0, 0, 0, 0);
+	g_alive = NULL;
 	if (g_fd >= 0)
 		sys(SYS_close, g_fd, 0, 0, 0, 0, 0);
 	g_fd = -1;
@@ -281,7 +297,25 @@ static int init_locked(void)
 		return (int)ret;
 	}
 	g_fd = (int)fd;
+	ret = sys(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((unsigned long)ret < (unsigned long)-4095) {
+		if (sys(SYS_madvise, ret, 4096, MADV_WIPEONFORK, 0, 0, 0) ==
+		    0) {
+			g_alive = (int *)ret;
+			*g_alive = 1;
+		} else {
+			sys(SYS_munmap, ret, 4096, 0, 0, 0, 0);
+		}
+	}
 	return 0;
+}
+
+/* In a fork child that pthread_atfork never told: start afresh. */
+static inline void fork_check(void)
+{
+	if (g_alive && !__atomic_load_n(g_alive, __ATOMIC_RELAXED))
+		atfork_child();
 }
 
 int esca_init(void)
@@ -361,6 +395,7 @@ static struct esca_thread *thread_ring(void)
 	struct esca_register r;
 	long ret, err = 0;
 
+	fork_check();
 	if (t->state == T_READY)
 		return t;
 	if (t->state == T_DIRECT)
@@ -516,6 +551,7 @@ static void reap(struct esca_thread *t, uint32_t upto)
 			continue;
 		res = cqe->res;
 		if (cqe->flags & ESCA_CQE_BOUNCED) {
+			__atomic_fetch_add(&g_bounced, 1, __ATOMIC_RELAXED);
 			res = direct_args(sqe->nr, sqe->args);
 			esca_pring_resume(&t->ring, t->reaped);
 			kick(t);
@@ -628,9 +664,10 @@ static long submit(uint32_t nr, const __u64 args[6], uint32_t flags, bool sync)
 	reap(t, idx);
 	cqe = esca_pring_cqe(&t->ring, idx);
 	res = cqe->res;
-	if (cqe->flags & ESCA_CQE_BOUNCED)
+	if (cqe->flags & ESCA_CQE_BOUNCED) {
+		__atomic_fetch_add(&g_bounced, 1, __ATOMIC_RELAXED);
 		res = direct_args(nr, args);
-	else if (res == -EPIPE)
+	} else if (res == -EPIPE)
 		/* The module raised SIGPIPE on us; a direct call would have
 		 * delivered it before returning, so enter the kernel once. */
 		sys(SYS_getppid, 0, 0, 0, 0, 0, 0);
@@ -659,6 +696,7 @@ static void drain_self(void)
 {
 	struct esca_thread *t = &t_self;
 
+	fork_check();
 	if (t->state == T_READY && t->reaped != t->ring.tail) {
 		if (wait_done(t, t->ring.tail - 1))
 			reap(t, t->ring.tail);
@@ -691,4 +729,45 @@ void esca_thread_exit(void)
 	unmap_ring(t);
 	memset(t, 0, sizeof(*t));
 	t->state = T_DIRECT;
+}
+
+unsigned long esca__bounced(void)
+{
+	return __atomic_load_n(&g_bounced, __ATOMIC_RELAXED);
+}
+
+bool esca__pending(void)
+{
+	const struct esca_thread *t = &t_self;
+
+	fork_check();
+	return t->state == T_READY && t->reaped != t->ring.tail;
+}
+
+/*
+ * Async-signal-safe: wait until the consumer has run every entry this
+ * thread has queued, touching no library state (the code the signal
+ * interrupted may be in the middle of using it). A ring paused on a
+ * bounced deferred entry waits for the interrupted code to make that
+ * entry: not here, so then this returns false at once.
+ */
+bool esca__settle(void)
+{
+	struct esca_thread *t = &t_self;
+	struct esca_pring r;
+	uint32_t tail;
+
+	if (t->state != T_READY ||
+	    (g_alive && !__atomic_load_n(g_alive, __ATOMIC_RELAXED)))
+		return true;
+	r = t->ring; /* a private copy: the interrupted code owns t->ring */
+	tail = __atomic_load_n(&r.sq->sq_tail, __ATOMIC_ACQUIRE);
+	while (!esca_pring_done(&r, tail - 1)) {
+		if (esca_pring_dead(&r) || esca_pring_paused(&r))
+			return esca_pring_done(&r, tail - 1);
+		if (esca_pring_flags_fenced(&r) & ESCA_RING_NEED_WAKEUP)
+			sys(SYS_ioctl, g_fd, ESCA_IOC_WAKE, r.id, 0, 0, 0);
+		__builtin_ia32_pause();
+	}
+	return true;
 }

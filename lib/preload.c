@@ -1,0 +1,1677 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libesca-preload.so: unmodified programs offload their calls to esca.ko.
+ *
+ *   LD_PRELOAD=libesca-preload.so PROGRAM...
+ *
+ * The libc wrappers servers use are interposed here. Each call is one of:
+ *  - offloaded: handed to this thread's ring (libesca), synchronously, or
+ *    deferred where the result returned at once is provably the one Linux
+ *    would give (policy(), below: the one place that decides);
+ *  - a sync point (epoll_wait, poll, select...): the thread's deferred
+ *    calls are waited for, then the call is made directly;
+ *  - bookkeeping (calls that create, duplicate or retire descriptors,
+ *    fork, exec...): deferred calls are waited for, the call is made
+ *    directly, and the descriptor table (fdtab.h) learns from the result.
+ *
+ * Exactness first: any call the table cannot prove is made synchronously;
+ * the module re-checks every call and bounces what it must not run (the
+ * library then makes it directly); a call made from a signal handler that
+ * interrupted the shim, or by a vfork child, is made directly. The
+ * settings (ESCA_OFFLOAD, ESCA_LOG, ESCA_STATS) are in the README.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "esca/esca.h"
+#include "fdtab.h"
+#include "internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------ settings */
+
+/* The calls the shim can offload; ESCA_OFFLOAD names them. */
+enum call {
+	C_READ,
+	C_READV,
+	C_RECV,
+	C_RECVFROM,
+	C_RECVMSG,
+	C_WRITE,
+	C_WRITEV,
+	C_SEND,
+	C_SENDTO,
+	C_SENDMSG,
+	C_SENDFILE,
+	C_PREAD,
+	C_PWRITE,
+	C_CLOSE,
+	C_SHUTDOWN,
+	C_EPOLL_CTL,
+	C_FSYNC,
+	C_FDATASYNC,
+	C_FTRUNCATE,
+	C_FCHMOD,
+	C_FCHOWN,
+	C_SETSOCKOPT,
+	C_GETSOCKOPT,
+	C_NCALLS
+};
+
+static const char *const call_name[C_NCALLS] = {
+	"read",	     "readv",	   "recv",	 "recvfrom",  "recvmsg",
+	"write",     "writev",	   "send",	 "sendto",    "sendmsg",
+	"sendfile",  "pread64",	   "pwrite64",	 "close",     "shutdown",
+	"epoll_ctl", "fsync",	   "fdatasync",	 "ftruncate", "fchmod",
+	"fchown",    "setsockopt", "getsockopt",
+};
+
+enum {
+	OFFLOAD_ALL = 1,
+	OFFLOAD_DEFER_ONLY, /* only calls that can be deferred */
+	OFFLOAD_NONE, /* bookkeeping only: the off switch */
+	OFFLOAD_LIST,
+};
+
+static struct {
+	int mode;
+	uint32_t calls; /* bit per enum call, for OFFLOAD_LIST */
+	int log; /* 0 silent, 1 one line per cause, 2 + start-up line */
+	bool stats;
+} cfg = { .mode = OFFLOAD_ALL, .calls = ~0u, .log = 1 };
+
+/* ------------------------------------------------------------ counters */
+
+/*
+ * Per thread, written only by the owner (relaxed atomics so the exit
+ * report may read them from another thread); a thread that ends adds its
+ * own to the process totals.
+ */
+enum shim_stat {
+	S_SYNC,
+	S_DEFERRED,
+	S_DIRECT_POLICY, /* ESCA_OFFLOAD said no */
+	S_DIRECT_HINT, /* the table says the module would bounce it */
+	S_DIRECT_NOMODULE, /* no ring: module absent, refused, ring retired */
+	S_DIRECT_SIGNAL, /* from a handler that interrupted the shim */
+	S_DIRECT_ENOSYS, /* the module did not know it */
+	S_DRAINS, /* waits for deferred calls before another call */
+	S_DEFER_FAILED, /* a deferred call failed: must stay 0 */
+	S_NSTATS
+};
+
+struct shim_thread {
+	unsigned long stat[S_NSTATS];
+	int depth; /* > 0 while inside the shim: a signal handler's call
+		    * then goes direct */
+	bool seen; /* counted and checked on the first call */
+	struct shim_thread *next, *prev;
+};
+
+static __thread struct shim_thread t_shim;
+static pthread_mutex_t g_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shim_thread *g_threads;
+static unsigned long g_stat_done[S_NSTATS]; /* threads that ended */
+static pthread_key_t g_key;
+static bool g_key_ok;
+
+/*
+ * Set once a second thread may exist: from then on nothing is deferred,
+ * since another thread could use or reuse a descriptor before this
+ * thread's deferred call ran, which no per-thread order would see.
+ */
+static int g_multithreaded;
+/* > 0 while a vfork child borrows our memory: its calls go direct. */
+static int g_vfork __attribute__((used));
+static bool g_ready; /* constructor done */
+
+static inline void count(struct shim_thread *st, enum shim_stat s)
+{
+	__atomic_store_n(&st->stat[s], st->stat[s] + 1, __ATOMIC_RELAXED);
+}
+
+static void thread_end(void *arg)
+{
+	struct shim_thread *st = arg;
+
+	esca_thread_exit();
+	pthread_mutex_lock(&g_threads_lock);
+	for (int i = 0; i < S_NSTATS; i++)
+		g_stat_done[i] += st->stat[i];
+	if (st->prev)
+		st->prev->next = st->next;
+	else if (g_threads == st)
+		g_threads = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	pthread_mutex_unlock(&g_threads_lock);
+	memset(st, 0, sizeof(*st));
+}
+
+/* A thread's first call into the shim: list it for the exit report. */
+static void thread_first(struct shim_thread *st)
+{
+	st->seen = true;
+	if (esca_direct(SYS_gettid, 0, 0, 0, 0, 0, 0) !=
+	    esca_direct(SYS_getpid, 0, 0, 0, 0, 0, 0))
+		__atomic_store_n(&g_multithreaded, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&g_threads_lock);
+	st->prev = NULL;
+	st->next = g_threads;
+	if (g_threads)
+		g_threads->prev = st;
+	g_threads = st;
+	pthread_mutex_unlock(&g_threads_lock);
+	if (g_key_ok)
+		pthread_setspecific(g_key, st);
+}
+
+/* ------------------------------------------------------------ real libc */
+
+#define REAL(ret, name, ...)                   \
+	typedef ret (*name##_fn)(__VA_ARGS__); \
+	static name##_fn real_##name
+
+REAL(ssize_t, read, int, void *, size_t);
+REAL(ssize_t, readv, int, const struct iovec *, int);
+REAL(ssize_t, recv, int, void *, size_t, int);
+REAL(ssize_t, recvfrom, int, void *, size_t, int, struct sockaddr *,
+     socklen_t *);
+REAL(ssize_t, recvmsg, int, struct msghdr *, int);
+REAL(ssize_t, write, int, const void *, size_t);
+REAL(ssize_t, writev, int, const struct iovec *, int);
+REAL(ssize_t, send, int, const void *, size_t, int);
+REAL(ssize_t, sendto, int, const void *, size_t, int, const struct sockaddr *,
+     socklen_t);
+REAL(ssize_t, sendmsg, int, const struct msghdr *, int);
+REAL(ssize_t, sendfile, int, int, off_t *, size_t);
+REAL(ssize_t, pread, int, void *, size_t, off_t);
+REAL(ssize_t, pwrite, int, const void *, size_t, off_t);
+REAL(int, close, int);
+REAL(int, shutdown, int, int);
+REAL(int, epoll_ctl, int, int, int, struct epoll_event *);
+REAL(int, fsync, int);
+REAL(int, fdatasync, int);
+REAL(int, ftruncate, int, off_t);
+REAL(int, fchmod, int, mode_t);
+REAL(int, fchown, int, uid_t, gid_t);
+REAL(int, setsockopt, int, int, int, const void *, socklen_t);
+REAL(int, getsockopt, int, int, int, void *, socklen_t *);
+REAL(int, epoll_wait, int, struct epoll_event *, int, int);
+REAL(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset_t *);
+REAL(int, epoll_pwait2, int, struct epoll_event *, int, const struct timespec *,
+     const sigset_t *);
+REAL(int, poll, struct pollfd *, nfds_t, int);
+REAL(int, ppoll, struct pollfd *, nfds_t, const struct timespec *,
+     const sigset_t *);
+REAL(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *);
+REAL(int, pselect, int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+     const sigset_t *);
+REAL(int, socket, int, int, int);
+REAL(int, socketpair, int, int, int, int *);
+REAL(int, accept, int, struct sockaddr *, socklen_t *);
+REAL(int, accept4, int, struct sockaddr *, socklen_t *, int);
+REAL(int, open, const char *, int, ...);
+REAL(int, open64, const char *, int, ...);
+REAL(int, openat, int, const char *, int, ...);
+REAL(int, openat64, int, const char *, int, ...);
+REAL(int, __open_2, const char *, int);
+REAL(int, __open64_2, const char *, int);
+REAL(int, __openat_2, int, const char *, int);
+REAL(int, __openat64_2, int, const char *, int);
+REAL(int, creat, const char *, mode_t);
+REAL(int, creat64, const char *, mode_t);
+REAL(int, pipe, int *);
+REAL(int, pipe2, int *, int);
+REAL(int, eventfd, unsigned int, int);
+REAL(int, timerfd_create, int, int);
+REAL(int, signalfd, int, const sigset_t *, int);
+REAL(int, epoll_create, int);
+REAL(int, epoll_create1, int);
+REAL(int, dup, int);
+REAL(int, dup2, int, int);
+REAL(int, dup3, int, int, int);
+REAL(int, fcntl, int, int, ...);
+REAL(int, fcntl64, int, int, ...);
+REAL(int, ioctl, int, unsigned long, ...);
+REAL(int, close_range, unsigned int, unsigned int, int);
+REAL(pid_t, fork, void);
+REAL(int, posix_spawn, pid_t *, const char *,
+     const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+     char *const[], char *const[]);
+REAL(int, posix_spawnp, pid_t *, const char *,
+     const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+     char *const[], char *const[]);
+REAL(int, execve, const char *, char *const[], char *const[]);
+REAL(int, execv, const char *, char *const[]);
+REAL(int, execvp, const char *, char *const[]);
+REAL(int, execvpe, const char *, char *const[], char *const[]);
+REAL(int, fexecve, int, char *const[], char *const[]);
+REAL(int, system, const char *);
+REAL(FILE *, popen, const char *, const char *);
+REAL(int, pthread_create, pthread_t *, const pthread_attr_t *,
+     void *(*)(void *), void *);
+REAL(FILE *, fdopen, int, const char *);
+REAL(int, fclose, FILE *);
+REAL(DIR *, fdopendir, int);
+REAL(int, closedir, DIR *);
+REAL(long, syscall, long, ...);
+REAL(void, __chk_fail, void);
+
+/*
+ * Resolve the next definition of every wrapped function. Until this ran
+ * (allocators and dlsym itself may make calls first), wrappers make raw
+ * system calls.
+ */
+static int g_resolved; /* 0 no, 1 in progress, 2 done */
+
+static void resolve_all(void)
+{
+	if (__atomic_exchange_n(&g_resolved, 1, __ATOMIC_ACQ_REL))
+		return; /* done, or dlsym itself called us */
+#define R(name) real_##name = (name##_fn)dlsym(RTLD_NEXT, #name)
+	R(read);
+	R(readv);
+	R(recv);
+	R(recvfrom);
+	R(recvmsg);
+	R(write);
+	R(writev);
+	R(send);
+	R(sendto);
+	R(sendmsg);
+	R(sendfile);
+	R(pread);
+	R(pwrite);
+	R(close);
+	R(shutdown);
+	R(epoll_ctl);
+	R(fsync);
+	R(fdatasync);
+	R(ftruncate);
+	R(fchmod);
+	R(fchown);
+	R(setsockopt);
+	R(getsockopt);
+	R(epoll_wait);
+	R(epoll_pwait);
+	R(epoll_pwait2);
+	R(poll);
+	R(ppoll);
+	R(select);
+	R(pselect);
+	R(socket);
+	R(socketpair);
+	R(accept);
+	R(accept4);
+	R(open);
+	R(open64);
+	R(openat);
+	R(openat64);
+	R(__open_2);
+	R(__open64_2);
+	R(__openat_2);
+	R(__openat64_2);
+	R(creat);
+	R(creat64);
+	R(pipe);
+	R(pipe2);
+	R(eventfd);
+	R(timerfd_create);
+	R(signalfd);
+	R(epoll_create);
+	R(epoll_create1);
+	R(dup);
+	R(dup2);
+	R(dup3);
+	R(fcntl);
+	R(fcntl64);
+	R(ioctl);
+	R(close_range);
+	R(fork);
+	R(posix_spawn);
+	R(posix_spawnp);
+	R(execve);
+	R(execv);
+	R(execvp);
+	R(execvpe);
+	R(fexecve);
+	R(system);
+	R(popen);
+	R(pthread_create);
+	R(fdopen);
+	R(fclose);
+	R(fdopendir);
+	R(closedir);
+	R(syscall);
+	R(__chk_fail);
+#undef R
+	__atomic_store_n(&g_resolved, 2, __ATOMIC_RELEASE);
+}
+
+/*
+ * Other libraries' constructors may run before ours and call us: resolve
+ * on first use.
+ */
+static inline void resolve(void)
+{
+	if (__builtin_expect(
+		    __atomic_load_n(&g_resolved, __ATOMIC_ACQUIRE) != 2, 0))
+		resolve_all();
+}
+
+/* A raw result (-errno on failure) as libc returns it. */
+static inline long set_errno(long r)
+{
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+#define RAW(nr, a0, a1, a2, a3, a4, a5)                               \
+	set_errno(esca_direct(nr, (long)(a0), (long)(a1), (long)(a2), \
+			      (long)(a3), (long)(a4), (long)(a5)))
+
+/* ------------------------------------------------------------ entry */
+
+/*
+ * Every wrapper brackets its work with enter()/leave(). A call that finds
+ * the thread already inside the shim comes from a signal handler that
+ * interrupted it (or from a vfork child, which shares our memory): it is
+ * made directly, after this thread's queued calls ran, so it still sees
+ * them in program order.
+ */
+enum path { P_SHIM, P_DIRECT };
+
+static inline enum path enter(struct shim_thread **out)
+{
+	struct shim_thread *st = &t_shim;
+
+	*out = st;
+	resolve();
+	if (__atomic_load_n(&g_vfork, __ATOMIC_RELAXED)) {
+		/* TLS is the parent thread's: count nothing, touch nothing */
+		return P_DIRECT;
+	}
+	if (st->depth++ > 0 || !g_ready) {
+		if (g_ready)
+			count(st, S_DIRECT_SIGNAL);
+		esca__settle();
+		return P_DIRECT;
+	}
+	if (!st->seen)
+		thread_first(st);
+	return P_SHIM;
+}
+
+static inline void leave(struct shim_thread *st, enum path p)
+{
+	if (p == P_SHIM || !__atomic_load_n(&g_vfork, __ATOMIC_RELAXED))
+		st->depth--;
+}
+
+/* Before a call that is not offloaded: this thread's queue first. */
+static void drain(struct shim_thread *st)
+{
+	if (!esca__pending())
+		return;
+	count(st, S_DRAINS);
+	if (esca_drain() > 0)
+		count(st, S_DEFER_FAILED);
+}
+
+/* ------------------------------------------------------------ policy */
+
+enum how { H_DIRECT, H_SYNC, H_DEFER };
+
+static bool call_enabled(enum call c)
+{
+	switch (cfg.mode) {
+	case OFFLOAD_ALL:
+		return true;
+	case OFFLOAD_LIST:
+		return cfg.calls & (1u << c);
+	default:
+		return false;
+	}
+}
+
+/*
+ * Would the module bounce a data call on this descriptor? Then making it
+ * directly at once saves the round trip (the result is the same either
+ * way: the module re-checks every call).
+ */
+static bool bounce_hint(uint32_t w, bool dontwait)
+{
+	unsigned int kind = fd_kind(w);
+
+	if (kind == FK_SIGNALFD)
+		return true;
+	if (kind == FK_SOCK && fd_family(w) == FF_UNIX)
+		return true;
+	if ((kind == FK_SOCK || kind == FK_PIPE || kind == FK_EVENTFD ||
+	     kind == FK_TIMERFD) &&
+	    (w & FD_NB_KNOWN) && !(w & FD_NB) && !dontwait)
+		return true;
+	return false;
+}
+
+/*
+ * Can close(fd) return 0 now? Only if the table knows fd is open and of a
+ * kind whose close has no error to report: sockets, pipes, eventfd,
+ * timerfd, epoll (no ->flush). Regular files stay synchronous: a
+ * filesystem's flush may fail (FUSE asks its daemon, NFS reports
+ * write-back errors), and the shim cannot see the filesystem without a
+ * system call.
+ */
+static bool close_provable(uint32_t w)
+{
+	switch (fd_kind(w)) {
+	case FK_SOCK:
+	case FK_PIPE:
+	case FK_EVENTFD:
+	case FK_TIMERFD:
+	case FK_EPOLL:
+		return !(w & FD_LIBC);
+	default:
+		return false;
+	}
+}
+
+/*
+ * The one place that decides how a call goes. @fd is the descriptor it
+ * acts on; @dontwait, for data calls, that MSG_DONTWAIT was given;
+ * @provable, for close and epoll_ctl, that the table proved the result.
+ */
+static enum how policy(enum call c, uint32_t w, bool dontwait, bool provable,
+		       struct shim_thread *st)
+{
+	bool may_defer = provable &&
+			 !__atomic_load_n(&g_multithreaded, __ATOMIC_RELAXED);
+
+	if (cfg.mode == OFFLOAD_NONE ||
+	    (cfg.mode == OFFLOAD_DEFER_ONLY && !may_defer) ||
+	    (cfg.mode != OFFLOAD_DEFER_ONLY && !call_enabled(c))) {
+		count(st, S_DIRECT_POLICY);
+		return H_DIRECT;
+	}
+	if (c <= C_PWRITE && bounce_hint(w, dontwait)) {
+		count(st, S_DIRECT_HINT);
+		return H_DIRECT;
+	}
+	if (!esca_active()) {
+		count(st, S_DIRECT_NOMODULE);
+		return H_DIRECT;
+	}
+	return may_defer ? H_DEFER : H_SYNC;
+}
+
+/* Offload (sync or deferred); the raw result, or -ENOSYS to go direct. */
+static long offload(enum how how, struct shim_thread *st, long nr, long a0,
+		    long a1, long a2, long a3, long a4, long a5)
+{
+	long r;
+
+	if (how == H_DEFER) {
+		r = esca_defer(nr, a0, a1, a2, a3, a4, a5);
+		count(st, S_DEFERRED);
+		return 0;
+	}
+	r = esca_call(nr, a0, a1, a2, a3, a4, a5);
+	if (r == -ENOSYS) {
+		/* an older module without this call: a direct call is exact */
+		count(st, S_DIRECT_ENOSYS);
+		return -ENOSYS;
+	}
+	count(st, S_SYNC);
+	return r;
+}
+
+/*
+ * An offloadable call on @fd. DIRECT_CALL is the libc call made when the
+ * call goes direct.
+ */
+#define OFFLOADED(c, fd, dontwait, nr, a0, a1, a2, a3, a4, a5, DIRECT_CALL)   \
+	do {                                                                  \
+		struct shim_thread *st_;                                      \
+		enum path p_ = enter(&st_);                                   \
+		long r_;                                                      \
+		if (p_ == P_SHIM) {                                           \
+			enum how h_ =                                         \
+				policy(c, fd_word(fd), dontwait, false, st_); \
+			if (h_ != H_DIRECT) {                                 \
+				r_ = offload(h_, st_, nr, (long)(a0),         \
+					     (long)(a1), (long)(a2),          \
+					     (long)(a3), (long)(a4),          \
+					     (long)(a5));                     \
+				if (r_ != -ENOSYS) {                          \
+					leave(st_, p_);                       \
+					return set_errno(r_);                 \
+				}                                             \
+			} else {                                              \
+				drain(st_);                                   \
+			}                                                     \
+		}                                                             \
+		r_ = (long)(DIRECT_CALL);                                     \
+		leave(st_, p_);                                               \
+		return r_;                                                    \
+	} while (0)
+
+#define DIRECT_OR_RAW(name, nr, ...) \
+	(real_##name ? real_##name(__VA_ARGS__) : RAW(nr, __VA_ARGS__, 0, 0, 0))
+
+static void chk_fail(void)
+{
+	resolve();
+	if (real___chk_fail)
+		real___chk_fail();
+	abort();
+}
+
+/* ------------------------------------------------------------ offloaded */
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	OFFLOADED(C_READ, fd, false, SYS_read, fd, buf, n, 0, 0, 0,
+		  real_read ? real_read(fd, buf, n) :
+			      RAW(SYS_read, fd, buf, n, 0, 0, 0));
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		chk_fail();
+	return read(fd, buf, n);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	OFFLOADED(C_READV, fd, false, SYS_readv, fd, iov, cnt, 0, 0, 0,
+		  real_readv ? real_readv(fd, iov, cnt) :
+			       RAW(SYS_readv, fd, iov, cnt, 0, 0, 0));
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
+			struct sockaddr *sa, socklen_t *salen)
+{
+	OFFLOADED(C_RECVFROM, fd, flags & MSG_DONTWAIT, SYS_recvfrom, fd, buf,
+		  n, flags, sa, salen,
+		  real_recvfrom ?
+			  real_recvfrom(fd, buf, n, flags, sa, salen) :
+			  RAW(SYS_recvfrom, fd, buf, n, flags, sa, salen));
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	OFFLOADED(C_RECV, fd, flags & MSG_DONTWAIT, SYS_recvfrom, fd, buf, n,
+		  flags, 0, 0,
+		  real_recv ? real_recv(fd, buf, n, flags) :
+			      RAW(SYS_recvfrom, fd, buf, n, flags, 0, 0));
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		chk_fail();
+	return recv(fd, buf, n, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
+			      int flags, struct sockaddr *sa, socklen_t *salen)
+{
+	if (n > buflen)
+		chk_fail();
+	return recvfrom(fd, buf, n, flags, sa, salen);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	OFFLOADED(C_RECVMSG, fd, flags & MSG_DONTWAIT, SYS_recvmsg, fd, msg,
+		  flags, 0, 0, 0,
+		  real_recvmsg ? real_recvmsg(fd, msg, flags) :
+				 RAW(SYS_recvmsg, fd, msg, flags, 0, 0, 0));
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	OFFLOADED(C_WRITE, fd, false, SYS_write, fd, buf, n, 0, 0, 0,
+		  real_write ? real_write(fd, buf, n) :
+			       RAW(SYS_write, fd, buf, n, 0, 0, 0));
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	OFFLOADED(C_WRITEV, fd, false, SYS_writev, fd, iov, cnt, 0, 0, 0,
+		  real_writev ? real_writev(fd, iov, cnt) :
+				RAW(SYS_writev, fd, iov, cnt, 0, 0, 0));
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+		      const struct sockaddr *sa, socklen_t salen)
+{
+	OFFLOADED(C_SENDTO, fd, flags & MSG_DONTWAIT, SYS_sendto, fd, buf, n,
+		  flags, sa, salen,
+		  real_sendto ? real_sendto(fd, buf, n, flags, sa, salen) :
+				RAW(SYS_sendto, fd, buf, n, flags, sa, salen));
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	OFFLOADED(C_SEND, fd, flags & MSG_DONTWAIT, SYS_sendto, fd, buf, n,
+		  flags, 0, 0,
+		  real_send ? real_send(fd, buf, n, flags) :
+			      RAW(SYS_sendto, fd, buf, n, flags, 0, 0));
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	/* SCM_RIGHTS may hand one of our epolls to another process */
+	if (msg && msg->msg_controllen)
+		fd_fork();
+	OFFLOADED(C_SENDMSG, fd, flags & MSG_DONTWAIT, SYS_sendmsg, fd, msg,
+		  flags, 0, 0, 0,
+		  real_sendmsg ? real_sendmsg(fd, msg, flags) :
+				 RAW(SYS_sendmsg, fd, msg, flags, 0, 0, 0));
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+	OFFLOADED(C_SENDFILE, out, false, SYS_sendfile, out, in, off, n, 0, 0,
+		  real_sendfile ? real_sendfile(out, in, off, n) :
+				  RAW(SYS_sendfile, out, in, off, n, 0, 0));
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+{
+	return sendfile(out, in, off, n);
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	OFFLOADED(C_PREAD, fd, false, SYS_pread64, fd, buf, n, off, 0, 0,
+		  real_pread ? real_pread(fd, buf, n, off) :
+			       RAW(SYS_pread64, fd, buf, n, off, 0, 0));
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
+{
+	return pread(fd, buf, n, off);
+}
+
+EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off,
+			   size_t buflen)
+{
+	if (n > buflen)
+		chk_fail();
+	return pread(fd, buf, n, off);
+}
+
+EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off,
+			     size_t buflen)
+{
+	if (n > buflen)
+		chk_fail();
+	return pread(fd, buf, n, off);
+}
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	OFFLOADED(C_PWRITE, fd, false, SYS_pwrite64, fd, buf, n, off, 0, 0,
+		  real_pwrite ? real_pwrite(fd, buf, n, off) :
+				RAW(SYS_pwrite64, fd, buf, n, off, 0, 0));
+}
+
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	return pwrite(fd, buf, n, off);
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+	OFFLOADED(C_SHUTDOWN, fd, false, SYS_shutdown, fd, how, 0, 0, 0, 0,
+		  real_shutdown ? real_shutdown(fd, how) :
+				  RAW(SYS_shutdown, fd, how, 0, 0, 0, 0));
+}
+
+EXPORT int fsync(int fd)
+{
+	OFFLOADED(C_FSYNC, fd, false, SYS_fsync, fd, 0, 0, 0, 0, 0,
+		  real_fsync ? real_fsync(fd) :
+			       RAW(SYS_fsync, fd, 0, 0, 0, 0, 0));
+}
+
+EXPORT int fdatasync(int fd)
+{
+	OFFLOADED(C_FDATASYNC, fd, false, SYS_fdatasync, fd, 0, 0, 0, 0, 0,
+		  real_fdatasync ? real_fdatasync(fd) :
+				   RAW(SYS_fdatasync, fd, 0, 0, 0, 0, 0));
+}
+
+EXPORT int ftruncate(int fd, off_t len)
+{
+	OFFLOADED(C_FTRUNCATE, fd, false, SYS_ftruncate, fd, len, 0, 0, 0, 0,
+		  real_ftruncate ? real_ftruncate(fd, len) :
+				   RAW(SYS_ftruncate, fd, len, 0, 0, 0, 0));
+}
+
+EXPORT int ftruncate64(int fd, off_t len)
+{
+	return ftruncate(fd, len);
+}
+
+EXPORT int fchmod(int fd, mode_t mode)
+{
+	OFFLOADED(C_FCHMOD, fd, false, SYS_fchmod, fd, mode, 0, 0, 0, 0,
+		  real_fchmod ? real_fchmod(fd, mode) :
+				RAW(SYS_fchmod, fd, mode, 0, 0, 0, 0));
+}
+
+EXPORT int fchown(int fd, uid_t uid, gid_t gid)
+{
+	OFFLOADED(C_FCHOWN, fd, false, SYS_fchown, fd, uid, gid, 0, 0, 0,
+		  real_fchown ? real_fchown(fd, uid, gid) :
+				RAW(SYS_fchown, fd, uid, gid, 0, 0, 0));
+}
+
+EXPORT int setsockopt(int fd, int level, int name, const void *val,
+		      socklen_t len)
+{
+	OFFLOADED(C_SETSOCKOPT, fd, false, SYS_setsockopt, fd, level, name, val,
+		  len, 0,
+		  real_setsockopt ?
+			  real_setsockopt(fd, level, name, val, len) :
+			  RAW(SYS_setsockopt, fd, level, name, val, len, 0));
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	OFFLOADED(C_GETSOCKOPT, fd, false, SYS_getsockopt, fd, level, name, val,
+		  len, 0,
+		  real_getsockopt ?
+			  real_getsockopt(fd, level, name, val, len) :
+			  RAW(SYS_getsockopt, fd, level, name, val, len, 0));
+}
+
+/*
+ * close: the descriptor's table entry is retired before the call (from
+ * then on nothing may be deferred on its number) and the result is the
+ * kernel's, or provably 0 when deferred.
+ */
+EXPORT int close(int fd)
+{
+	struct shim_thread *st;
+	enum path p = enter(&st);
+	uint32_t w = fd_word(fd);
+	long r;
+
+	if (p == P_SHIM) {
+		enum how h = policy(C_CLOSE, w, false, close_provable(w), st);
+
+		fd_forget(fd);
+		if (h != H_DIRECT) {
+			r = offload(h, st, SYS_close, fd, 0, 0, 0, 0, 0);
+			if (r != -ENOSYS) {
+				leave(st, p);
+				return (int)set_errno(r);
+			}
+		} else {
+			drain(st);
+		}
+	} else if (!__atomic_load_n(&g_vfork, __ATOMIC_RELAXED)) {
+		fd_forget(fd);
+	}
+	r = real_close ? real_close(fd) : RAW(SYS_close, fd, 0, 0, 0, 0, 0);
+	leave(st, p);
+	return (int)r;
+}
+
+/*
+ * epoll_ctl: DEL of a descriptor the table knows is in this epoll set
+ * (added through the shim, on an epoll instance created in this process
+ * since its last fork, so no other process shares it) returns 0 for sure:
+ * deferred. ADD can fail for want of memory or watches (ENOMEM, ENOSPC)
+ * and MOD reads the program's event structure, which must not be read
+ * after we return: both synchronous. Every result updates the table.
+ */
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct shim_thread *st;
+	enum path p = enter(&st);
+	long r;
+
+	if (p == P_SHIM) {
+		bool provable = op == EPOLL_CTL_DEL &&
+				fd_ep_member(fd, epfd) == FD_EP_IN;
+		enum how h =
+			policy(C_EPOLL_CTL, fd_word(fd), false, provable, st);
+
+		if (h != H_DIRECT) {
+			if (provable)
+				fd_ep_set(fd, epfd, FD_EP_OUT);
+			r = offload(h, st, SYS_epoll_ctl, epfd, op, fd,
+				    (long)ev, 0, 0);
+			if (r != -ENOSYS) {
+				if (h == H_SYNC)
+					fd_ep_learn(fd, epfd, op, r);
+				leave(st, p);
+				return (int)set_errno(r);
+			}
+		} else {
+			drain(st);
+		}
+	}
+	r = real_epoll_ctl ? real_epoll_ctl(epfd, op, fd, ev) :
+			     RAW(SYS_epoll_ctl, epfd, op, fd, ev, 0, 0);
+	if (p == P_SHIM)
+		fd_ep_learn(fd, epfd, op, r < 0 ? -errno : r);
+	else if (!__atomic_load_n(&g_vfork, __ATOMIC_RELAXED))
+		fd_ep_set(fd, epfd, FD_EP_UNSURE);
+	leave(st, p);
+	return (int)r;
+}
+
+/* ------------------------------------------------------------ sync points */
+
+#define SYNC_POINT(DIRECT_CALL)             \
+	do {                                \
+		struct shim_thread *st_;    \
+		enum path p_ = enter(&st_); \
+		long r_;                    \
+		if (p_ == P_SHIM)           \
+			drain(st_);         \
+		r_ = (long)(DIRECT_CALL);   \
+		leave(st_, p_);             \
+		return r_;                  \
+	} while (0)
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int ms)
+{
+	SYNC_POINT(real_epoll_wait ?
+			   real_epoll_wait(epfd, ev, max, ms) :
+			   RAW(SYS_epoll_wait, epfd, ev, max, ms, 0, 0));
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int ms,
+		       const sigset_t *ss)
+{
+	SYNC_POINT(real_epoll_pwait ?
+			   real_epoll_pwait(epfd, ev, max, ms, ss) :
+			   RAW(SYS_epoll_pwait, epfd, ev, max, ms, ss, 8));
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+			const struct timespec *ts, const sigset_t *ss)
+{
+	SYNC_POINT(real_epoll_pwait2 ?
+			   real_epoll_pwait2(epfd, ev, max, ts, ss) :
+			   RAW(SYS_epoll_pwait2, epfd, ev, max, ts, ss, 8));
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int ms)
+{
+	SYNC_POINT(real_poll ? real_poll(fds, n, ms) :
+			       RAW(SYS_poll, fds, n, ms, 0, 0, 0));
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		chk_fail();
+	return poll(fds, n, ms);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+		 const sigset_t *ss)
+{
+	SYNC_POINT(real_ppoll ? real_ppoll(fds, n, ts, ss) :
+				RAW(SYS_ppoll, fds, n, ts, ss, 8, 0));
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+		       const sigset_t *ss, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		chk_fail();
+	return ppoll(fds, n, ts, ss);
+}
+
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	SYNC_POINT(real_select ? real_select(n, r, w, e, tv) :
+				 RAW(SYS_select, n, r, w, e, tv, 0));
+}
+
+EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e,
+		   const struct timespec *ts, const sigset_t *ss)
+{
+	SYNC_POINT(real_pselect(n, r, w, e, ts, ss));
+}
+
+/* ------------------------------------------------------------ bookkeeping */
+
+/*
+ * A call that is not offloaded: drain, make it, then let the table learn
+ * from the result (LEARN runs with r holding the result, only on the
+ * shim's own path: a vfork child must not write the parent's table).
+ */
+#define BOOKKEEPING(type, DIRECT_CALL, LEARN)                       \
+	do {                                                        \
+		struct shim_thread *st_;                            \
+		enum path p_ = enter(&st_);                         \
+		type r;                                             \
+		if (p_ == P_SHIM)                                   \
+			drain(st_);                                 \
+		r = (DIRECT_CALL);                                  \
+		if (!__atomic_load_n(&g_vfork, __ATOMIC_RELAXED)) { \
+			int saved_ = errno;                         \
+			LEARN;                                      \
+			errno = saved_;                             \
+		}                                                   \
+		leave(st_, p_);                                     \
+		return r;                                           \
+	} while (0)
+
+static unsigned int sock_family(int domain)
+{
+	switch (domain) {
+	case AF_INET:
+	case AF_INET6:
+		return FF_INET;
+	case AF_UNIX:
+		return FF_UNIX;
+	default:
+		return FF_OTHER;
+	}
+}
+
+EXPORT int socket(int domain, int type, int proto)
+{
+	BOOKKEEPING(int,
+		    real_socket ?
+			    real_socket(domain, type, proto) :
+			    (int)RAW(SYS_socket, domain, type, proto, 0, 0, 0),
+		    if (r >= 0) fd_new(r, FK_SOCK, sock_family(domain),
+				       type & SOCK_NONBLOCK));
+}
+
+EXPORT int socketpair(int domain, int type, int proto, int sv[2])
+{
+	BOOKKEEPING(
+		int,
+		real_socketpair ?
+			real_socketpair(domain, type, proto, sv) :
+			(int)RAW(SYS_socketpair, domain, type, proto, sv, 0, 0),
+		if (r == 0) {
+			fd_new(sv[0], FK_SOCK, sock_family(domain),
+			       type & SOCK_NONBLOCK);
+			fd_new(sv[1], FK_SOCK, sock_family(domain),
+			       type & SOCK_NONBLOCK);
+		});
+}
+
+/* An accepted socket is of its listener's family; never O_NONBLOCK
+ * unless accept4 says so. */
+static void learn_accept(int lfd, int r, int flags)
+{
+	uint32_t lw = fd_word(lfd);
+
+	if (r < 0)
+		return;
+	fd_new(r, FK_SOCK, fd_kind(lw) == FK_SOCK ? fd_family(lw) : FF_UNKNOWN,
+	       flags & SOCK_NONBLOCK);
+}
+
+EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	BOOKKEEPING(int,
+		    real_accept ? real_accept(fd, sa, len) :
+				  (int)RAW(SYS_accept, fd, sa, len, 0, 0, 0),
+		    learn_accept(fd, r, 0));
+}
+
+EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	BOOKKEEPING(int,
+		    real_accept4 ?
+			    real_accept4(fd, sa, len, flags) :
+			    (int)RAW(SYS_accept4, fd, sa, len, flags, 0, 0),
+		    learn_accept(fd, r, flags));
+}
+
+/* open and friends: a file of unknown type (it may be a FIFO, a device). */
+static void learn_open(int r, int flags)
+{
+	if (r >= 0)
+		fd_new(r, FK_FILE, FF_UNKNOWN, flags & O_NONBLOCK);
+}
+
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ?
+		       (mode_t)va_arg(ap, int) :
+		       0;
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	BOOKKEEPING(int,
+		    real_open ? real_open(path, flags, mode) :
+				(int)RAW(SYS_openat, AT_FDCWD, path, flags,
+					 mode, 0, 0),
+		    learn_open(r, flags));
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	BOOKKEEPING(int,
+		    real_open64 ? real_open64(path, flags, mode) :
+				  (int)RAW(SYS_openat, AT_FDCWD, path, flags,
+					   mode, 0, 0),
+		    learn_open(r, flags));
+}
+
+EXPORT int openat(int dfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	BOOKKEEPING(int,
+		    real_openat ?
+			    real_openat(dfd, path, flags, mode) :
+			    (int)RAW(SYS_openat, dfd, path, flags, mode, 0, 0),
+		    learn_open(r, flags));
+}
+
+EXPORT int openat64(int dfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	BOOKKEEPING(int,
+		    real_openat64 ?
+			    real_openat64(dfd, path, flags, mode) :
+			    (int)RAW(SYS_openat, dfd, path, flags, mode, 0, 0),
+		    learn_open(r, flags));
+}
+
+EXPORT int __open_2(const char *path, int flags)
+{
+	BOOKKEEPING(int, real___open_2(path, flags), learn_open(r, flags));
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+	BOOKKEEPING(int, real___open64_2(path, flags), learn_open(r, flags));
+}
+
+EXPORT int __openat_2(int dfd, const char *path, int flags)
+{
+	BOOKKEEPING(int, real___openat_2(dfd, path, flags),
+		    learn_open(r, flags));
+}
+
+EXPORT int __openat64_2(int dfd, const char *path, int flags)
+{
+	BOOKKEEPING(int, real___openat64_2(dfd, path, flags),
+		    learn_open(r, flags));
+}
+
+EXPORT int creat(const char *path, mode_t mode)
+{
+	BOOKKEEPING(int, real_creat(path, mode), learn_open(r, 0));
+}
+
+EXPORT int creat64(const char *path, mode_t mode)
+{
+	BOOKKEEPING(int, real_creat64(path, mode), learn_open(r, 0));
+}
+
+EXPORT int pipe2(int fds[2], int flags)
+{
+	BOOKKEEPING(
+		int,
+		real_pipe2 ? real_pipe2(fds, flags) :
+			     (int)RAW(SYS_pipe2, fds, flags, 0, 0, 0, 0),
+		if (r == 0) {
+			fd_new(fds[0], FK_PIPE, FF_UNKNOWN, flags & O_NONBLOCK);
+			fd_new(fds[1], FK_PIPE, FF_UNKNOWN, flags & O_NONBLOCK);
+		});
+}
+
+EXPORT int pipe(int fds[2])
+{
+	return pipe2(fds, 0);
+}
+
+EXPORT int eventfd(unsigned int init, int flags)
+{
+	BOOKKEEPING(int, real_eventfd(init, flags),
+		    if (r >= 0) fd_new(r, FK_EVENTFD, FF_UNKNOWN,
+				       flags & EFD_NONBLOCK));
+}
+
+EXPORT int timerfd_create(int clock, int flags)
+{
+	BOOKKEEPING(int, real_timerfd_create(clock, flags),
+		    if (r >= 0) fd_new(r, FK_TIMERFD, FF_UNKNOWN,
+				       flags & TFD_NONBLOCK));
+}
+
+EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	BOOKKEEPING(int, real_signalfd(fd, mask, flags),
+		    if (r >= 0 && fd == -1) fd_new(r, FK_SIGNALFD, FF_UNKNOWN,
+						   flags & SFD_NONBLOCK));
+}
+
+EXPORT int epoll_create1(int flags)
+{
+	BOOKKEEPING(int,
+		    real_epoll_create1 ?
+			    real_epoll_create1(flags) :
+			    (int)RAW(SYS_epoll_create1, flags, 0, 0, 0, 0, 0),
+		    if (r >= 0) fd_new_epoll(r));
+}
+
+EXPORT int epoll_create(int size)
+{
+	BOOKKEEPING(int, real_epoll_create(size), if (r >= 0) fd_new_epoll(r));
+}
+
+EXPORT int dup(int fd)
+{
+	BOOKKEEPING(int,
+		    real_dup ? real_dup(fd) :
+			       (int)RAW(SYS_dup, fd, 0, 0, 0, 0, 0),
+		    if (r >= 0) fd_copy(fd, r));
+}
+
+/*
+ * dup2/dup3 change what @nfd means: its entry is retired first, and this
+ * thread's queued calls (which may name @nfd) run before.
+ */
+EXPORT int dup2(int fd, int nfd)
+{
+	BOOKKEEPING(int,
+		    (fd != nfd ? fd_forget(nfd) : (void)0,
+		     real_dup2 ? real_dup2(fd, nfd) :
+				 (int)RAW(SYS_dup2, fd, nfd, 0, 0, 0, 0)),
+		    if (r >= 0 && fd != nfd) fd_copy(fd, nfd));
+}
+
+EXPORT int dup3(int fd, int nfd, int flags)
+{
+	BOOKKEEPING(int,
+		    (fd != nfd ? fd_forget(nfd) : (void)0,
+		     real_dup3 ? real_dup3(fd, nfd, flags) :
+				 (int)RAW(SYS_dup3, fd, nfd, flags, 0, 0, 0)),
+		    if (r >= 0) fd_copy(fd, nfd));
+}
+
+static void learn_fcntl(int fd, int cmd, long arg, int r)
+{
+	if (r < 0)
+		return;
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		fd_copy(fd, r);
+		break;
+	case F_SETFL:
+		fd_set_nonblock(fd, arg & O_NONBLOCK);
+		break;
+	case F_GETFL:
+		fd_set_nonblock(fd, r & O_NONBLOCK);
+		break;
+	}
+}
+
+/* Every fcntl command takes at most one argument, an int or a pointer. */
+static int fcntl_common(fcntl_fn real, int fd, int cmd, long arg)
+{
+	BOOKKEEPING(int,
+		    real ? real(fd, cmd, arg) :
+			   (int)RAW(SYS_fcntl, fd, cmd, arg, 0, 0, 0),
+		    learn_fcntl(fd, cmd, arg, r));
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(real_fcntl, fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common((fcntl_fn)real_fcntl64, fd, cmd, arg);
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	BOOKKEEPING(int,
+		    real_ioctl ? real_ioctl(fd, req, arg) :
+				 (int)RAW(SYS_ioctl, fd, req, arg, 0, 0, 0),
+		    if (r == 0 && req == FIONBIO && arg)
+			    fd_set_nonblock(fd, *(int *)arg != 0));
+}
+
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	BOOKKEEPING(int,
+		    (!(flags & CLOSE_RANGE_CLOEXEC) ?
+			     fd_forget_range(first, last) :
+			     (void)0,
+		     real_close_range ? real_close_range(first, last, flags) :
+					(int)RAW(SYS_close_range, first, last,
+						 flags, 0, 0, 0)),
+		    (void)r);
+}
+
+/* FILE and DIR streams close their descriptor inside libc, unseen. */
+EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	BOOKKEEPING(FILE *, real_fdopen(fd, mode), if (r) fd_set_libc(fd));
+}
+
+EXPORT DIR *fdopendir(int fd)
+{
+	BOOKKEEPING(DIR *, real_fdopendir(fd), if (r) fd_set_libc(fd));
+}
+
+/* libc declares these arguments nonnull; programs still pass NULL. */
+static int stream_fd(const void *p, bool dir)
+{
+	if (!p)
+		return -1;
+	return dir ? dirfd((DIR *)p) : fileno((FILE *)p);
+}
+
+EXPORT int fclose(FILE *f)
+{
+	int fd = stream_fd(f, false);
+
+	BOOKKEEPING(int, (fd >= 0 ? fd_forget(fd) : (void)0, real_fclose(f)),
+		    (void)r);
+}
+
+EXPORT int closedir(DIR *d)
+{
+	int fd = stream_fd(d, true);
+
+	BOOKKEEPING(int, (fd >= 0 ? fd_forget(fd) : (void)0, real_closedir(d)),
+		    (void)r);
+}
+
+/*
+ * syscall(2) itself: the calls that change what descriptors mean or make
+ * threads are seen here too.
+ */
+EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	long a[6];
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	switch (nr) {
+	case SYS_close:
+	case SYS_dup2:
+	case SYS_dup3:
+	case SYS_close_range:
+	case SYS_clone:
+	case SYS_clone3: {
+		BOOKKEEPING(long,
+			    (nr == SYS_close ?
+				     fd_forget((int)a[0]) :
+			     nr == SYS_dup2 || nr == SYS_dup3 ?
+				     fd_forget((int)a[1]) :
+			     nr == SYS_close_range ?
+				     fd_forget_range((unsigned)a[0],
+						     (unsigned)a[1]) :
+				     __atomic_store_n(&g_multithreaded, 1,
+						      __ATOMIC_RELAXED),
+			     RAW(nr, a[0], a[1], a[2], a[3], a[4], a[5])),
+			    (void)r);
+	}
+	default:
+		return RAW(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
+}
+
+/* ------------------------------------------------------------ processes */
+
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
+			  void *(*fn)(void *), void *arg)
+{
+	/* from now on another thread may use our descriptors: no deferral,
+	 * and nothing of ours left queued */
+	__atomic_store_n(&g_multithreaded, 1, __ATOMIC_RELAXED);
+	BOOKKEEPING(int, real_pthread_create(t, attr, fn, arg), (void)r);
+}
+
+/* libesca's fork handler drains the forking thread; the table is the
+ * child's too (same descriptors). Epoll sets now shared with the child
+ * lose their certainty (fd_fork). */
+EXPORT pid_t fork(void)
+{
+	BOOKKEEPING(pid_t, (fd_fork(), real_fork()), (void)r);
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path,
+		       const posix_spawn_file_actions_t *fa,
+		       const posix_spawnattr_t *at, char *const argv[],
+		       char *const envp[])
+{
+	BOOKKEEPING(int, real_posix_spawn(pid, path, fa, at, argv, envp),
+		    (void)r);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file,
+			const posix_spawn_file_actions_t *fa,
+			const posix_spawnattr_t *at, char *const argv[],
+			char *const envp[])
+{
+	BOOKKEEPING(int, real_posix_spawnp(pid, file, fa, at, argv, envp),
+		    (void)r);
+}
+
+EXPORT int system(const char *cmd)
+{
+	BOOKKEEPING(int, real_system(cmd), (void)r);
+}
+
+EXPORT FILE *popen(const char *cmd, const char *mode)
+{
+	BOOKKEEPING(FILE *, real_popen(cmd, mode), (void)r);
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	BOOKKEEPING(int, real_execve(path, argv, envp), (void)r);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	BOOKKEEPING(int, real_execv(path, argv), (void)r);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	BOOKKEEPING(int, real_execvp(file, argv), (void)r);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	BOOKKEEPING(int, real_execvpe(file, argv, envp), (void)r);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	BOOKKEEPING(int, real_fexecve(fd, argv, envp), (void)r);
+}
+
+/*
+ * vfork: the child borrows this thread's memory and stack until it execs
+ * or exits, so it must not touch the shim's state or rings: g_vfork sends
+ * every call direct meanwhile (other threads' too, briefly: still exact).
+ * Written in assembly because the child returns through this frame; the
+ * queue is drained first, as before any call that is not offloaded.
+ */
+void esca_shim_vfork_prepare(void);
+void esca_shim_vfork_prepare(void)
+{
+	struct shim_thread *st;
+	enum path p = enter(&st);
+
+	if (p == P_SHIM)
+		drain(st);
+	leave(st, p);
+	fd_fork();
+	__atomic_fetch_add(&g_vfork, 1, __ATOMIC_SEQ_CST);
+}
+
+int esca_shim_vfork_errno(long r);
+int esca_shim_vfork_errno(long r)
+{
+	errno = (int)-r;
+	return -1;
+}
+
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork,@function\n"
+	"vfork:\n"
+	"	sub $8, %rsp\n" /* align the stack for the C call */
+	"	call esca_shim_vfork_prepare\n"
+	"	add $8, %rsp\n"
+	"	pop %rdi\n" /* the return address: the child may clobber
+			     * our stack slot */
+	"	mov $58, %eax\n" /* __NR_vfork */
+	"	syscall\n"
+	"	push %rdi\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n" /* the child leaves g_vfork set */
+	"	lock decl g_vfork(%rip)\n"
+	"	cmp $-4095, %rax\n"
+	"	jae 2f\n"
+	"1:	ret\n"
+	"2:	mov %rax, %rdi\n"
+	"	jmp esca_shim_vfork_errno\n"
+	".size vfork, .-vfork\n");
+
+/* ------------------------------------------------------------ set-up */
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		esca_direct(SYS_write, 2, (long)buf,
+			    n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1, 0,
+			    0, 0);
+}
+
+static int call_by_name(const char *s, size_t len)
+{
+	for (int c = 0; c < C_NCALLS; c++)
+		if (strlen(call_name[c]) == len &&
+		    !strncmp(call_name[c], s, len))
+			return c;
+	/* the libc names of the same calls */
+	if (len == 5 && !strncmp(s, "pread", 5))
+		return C_PREAD;
+	if (len == 6 && !strncmp(s, "pwrite", 6))
+		return C_PWRITE;
+	if (len == 10 && !strncmp(s, "sendfile64", 10))
+		return C_SENDFILE;
+	return -1;
+}
+
+static void read_settings(void)
+{
+	const char *v = getenv("ESCA_LOG");
+
+	if (v && *v) {
+		if (!strcmp(v, "0") || !strcmp(v, "1") || !strcmp(v, "2"))
+			cfg.log = *v - '0';
+		else
+			say("esca: ignoring ESCA_LOG=%.32s (want 0, 1 or 2); using 1\n",
+			    v);
+	}
+	esca__log_level = cfg.log;
+	v = getenv("ESCA_STATS");
+	if (v && *v) {
+		if (!strcmp(v, "0") || !strcmp(v, "1"))
+			cfg.stats = *v == '1';
+		else if (cfg.log)
+			say("esca: ignoring ESCA_STATS=%.32s (want 0 or 1); using 0\n",
+			    v);
+	}
+	v = getenv("ESCA_OFFLOAD");
+	if (!v || !*v || !strcmp(v, "all"))
+		return;
+	if (!strcmp(v, "none")) {
+		cfg.mode = OFFLOAD_NONE;
+		return;
+	}
+	if (!strcmp(v, "defer-only")) {
+		cfg.mode = OFFLOAD_DEFER_ONLY;
+		return;
+	}
+	cfg.calls = 0;
+	for (const char *s = v; *s;) {
+		size_t len = strcspn(s, ",");
+		int c = call_by_name(s, len);
+
+		if (c < 0) {
+			if (cfg.log)
+				say("esca: ignoring ESCA_OFFLOAD=%.64s (unknown call '%.*s'; want all, defer-only, none or a comma-separated list of: read readv recv recvfrom recvmsg write writev send sendto sendmsg sendfile pread64 pwrite64 close shutdown epoll_ctl fsync fdatasync ftruncate fchmod fchown setsockopt getsockopt); offloading all\n",
+				    v, (int)(len > 24 ? 24 : len), s);
+			cfg.calls = ~0u;
+			return;
+		}
+		cfg.calls |= 1u << c;
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	cfg.mode = OFFLOAD_LIST;
+}
+
+static void stats_report(void)
+{
+	unsigned long sum[S_NSTATS];
+	const struct shim_thread *st;
+
+	pthread_mutex_lock(&g_threads_lock);
+	memcpy(sum, g_stat_done, sizeof(sum));
+	for (st = g_threads; st; st = st->next)
+		for (int i = 0; i < S_NSTATS; i++)
+			sum[i] +=
+				__atomic_load_n(&st->stat[i], __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&g_threads_lock);
+	say("esca-stats pid=%ld sync=%lu deferred=%lu direct=%lu (policy=%lu hint=%lu nomodule=%lu signal=%lu enosys=%lu) drains=%lu bounced=%lu deferred_failed=%lu\n",
+	    esca_direct(SYS_getpid, 0, 0, 0, 0, 0, 0), sum[S_SYNC],
+	    sum[S_DEFERRED],
+	    sum[S_DIRECT_POLICY] + sum[S_DIRECT_HINT] + sum[S_DIRECT_NOMODULE] +
+		    sum[S_DIRECT_SIGNAL] + sum[S_DIRECT_ENOSYS],
+	    sum[S_DIRECT_POLICY], sum[S_DIRECT_HINT], sum[S_DIRECT_NOMODULE],
+	    sum[S_DIRECT_SIGNAL], sum[S_DIRECT_ENOSYS], sum[S_DRAINS],
+	    esca__bounced(), sum[S_DEFER_FAILED]);
+}
+
+/* fork child: only the forking thread exists, with fresh counters. */
+static void atfork_child(void)
+{
+	struct shim_thread *self = &t_shim;
+
+	pthread_mutex_init(&g_threads_lock, NULL);
+	memset(g_stat_done, 0, sizeof(g_stat_done));
+	memset(self->stat, 0, sizeof(self->stat));
+	self->next = self->prev = NULL;
+	g_threads = self->seen ? self : NULL;
+	/*
+	 * g_multithreaded stays as it was: the table of a process that had
+	 * threads may hold what a race between them left, so the child
+	 * proves nothing from it either.
+	 */
+}
+
+__attribute__((constructor(101))) static void shim_init(void)
+{
+	resolve();
+	read_settings();
+	if (pthread_key_create(&g_key, thread_end) == 0)
+		g_key_ok = true;
+	pthread_atfork(NULL, NULL, atfork_child);
+	g_ready = true;
+	if (cfg.log >= 2) {
+		static const char *const mode[] = { "", "all", "defer-only",
+						    "none", "list" };
+
+		say("esca: preload in pid %ld: offload=%s stats=%d\n",
+		    esca_direct(SYS_getpid, 0, 0, 0, 0, 0, 0), mode[cfg.mode],
+		    cfg.stats);
+	}
+	if (cfg.mode != OFFLOAD_NONE)
+		esca_init(); /* says once if the module is absent */
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+	if (cfg.stats)
+		stats_report();
+}
