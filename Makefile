@@ -25,7 +25,7 @@ LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h lib/internal.h \
 	lib/fdtab.h
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
-TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro
+TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-traps
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 
@@ -64,6 +64,10 @@ $(B)/bin/esca-stat: tools/esca-stat.c
 $(B)/bin/esca-micro: bench/micro/esca-micro.c tests/vm/perfcount.h $(B)/lib/libesca.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
+
+$(B)/bin/esca-traps: bench/servers/esca-traps.c tests/vm/perfcount.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(LDFLAGS)
 
 $(B)/vmtests/%: tests/vm/%.c $(wildcard tests/vm/*.h) $(B)/lib/libesca.a
 	@mkdir -p $(@D)

@@ -502,7 +502,8 @@ static bool close_provable(uint32_t w)
 	case FK_EVENTFD:
 	case FK_TIMERFD:
 	case FK_EPOLL:
-		return !(w & FD_LIBC);
+		/* SO_LINGER: the module bounces the close (it would wait) */
+		return !(w & (FD_LIBC | FD_LINGER));
 	default:
 		return false;
 	}
@@ -806,6 +807,9 @@ EXPORT int fchown(int fd, uid_t uid, gid_t gid)
 EXPORT int setsockopt(int fd, int level, int name, const void *val,
 		      socklen_t len)
 {
+	/* before the call: a close deferred meanwhile must know */
+	if (level == SOL_SOCKET && name == SO_LINGER)
+		fd_set_flag(fd, FD_LINGER);
 	OFFLOADED(C_SETSOCKOPT, fd, false, SYS_setsockopt, fd, level, name, val,
 		  len, 0,
 		  real_setsockopt ?
@@ -1049,6 +1053,9 @@ static void learn_accept(int lfd, int r, int flags)
 		return;
 	fd_new(r, FK_SOCK, fd_kind(lw) == FK_SOCK ? fd_family(lw) : FF_UNKNOWN,
 	       flags & SOCK_NONBLOCK);
+	/* the accepted socket inherits its listener's SO_LINGER */
+	if (fd_kind(lw) != FK_SOCK || (lw & FD_LINGER))
+		fd_set_flag(r, FD_LINGER);
 }
 
 EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
@@ -1335,12 +1342,13 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 /* FILE and DIR streams close their descriptor inside libc, unseen. */
 EXPORT FILE *fdopen(int fd, const char *mode)
 {
-	BOOKKEEPING(FILE *, real_fdopen(fd, mode), if (r) fd_set_libc(fd));
+	BOOKKEEPING(FILE *, real_fdopen(fd, mode),
+		    if (r) fd_set_flag(fd, FD_LIBC));
 }
 
 EXPORT DIR *fdopendir(int fd)
 {
-	BOOKKEEPING(DIR *, real_fdopendir(fd), if (r) fd_set_libc(fd));
+	BOOKKEEPING(DIR *, real_fdopendir(fd), if (r) fd_set_flag(fd, FD_LIBC));
 }
 
 /* libc declares these arguments nonnull; programs still pass NULL. */
