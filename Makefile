@@ -24,7 +24,7 @@ LIB_SRC := lib/esca.c
 LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
-TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro
+TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-check
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 
@@ -49,6 +49,10 @@ $(B)/lib/libesca.so: $(B)/lib/esca.o lib/libesca.map
 		$(LDFLAGS) -o $@ $(B)/lib/esca.o
 
 $(B)/bin/esca-stat: tools/esca-stat.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(B)/bin/esca-check: tests/servers/esca-check.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
