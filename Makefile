@@ -25,7 +25,8 @@ LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h lib/internal.h \
 	lib/fdtab.h
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
-TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-traps
+TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-traps \
+	$(B)/bin/esca-check
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 
@@ -58,6 +59,10 @@ $(B)/lib/libesca-preload.so: $(B)/lib/preload.o $(B)/lib/esca.o
 		-Wl,-z,now $(LDFLAGS) -o $@ $^
 
 $(B)/bin/esca-stat: tools/esca-stat.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(B)/bin/esca-check: tests/servers/esca-check.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
