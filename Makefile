@@ -3,7 +3,8 @@
 #   make              library, tools, tests and esca.ko for kernel K
 #   make deps         install the Debian packages needed (run once)
 #   make test         host unit tests, then the guest suite on 6.1 and 6.12
-#   make demo         direct vs offloaded calls, side by side, in a guest
+#   make demo         direct vs offloaded calls, then nginx vanilla vs ESCA
+#                     under wrk, side by side, in a guest
 #   make unittest | vmtest | guest K=6.12 | format | clean
 #
 # K selects the tested Debian kernel (6.1 or 6.12); KDIR overrides the
@@ -127,6 +128,12 @@ demo: deps
 		for i in $$(seq 50); do grep -q live_contexts=0 /proc/esca/stats && break; sleep 0.1; done; \
 		echo "module counters after the run (the process has exited, its context is gone):" && \
 		bin/esca-stat'
+	@echo
+	@# nginx vanilla vs under ESCA: server, wrk and the consumer each on a
+	@# CPU of their own, so this guest gets three.
+	@ESCA_VM_SMP=3 ESCA_VM_MEM=3G tests/vm/run --kernel $(K) --servers \
+		--insmod-args "cores=2 dev_mode=0666" --add bench/servers/demo-nginx.sh \
+		-- 'sh /extra/demo-nginx.sh'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

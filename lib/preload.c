@@ -293,6 +293,7 @@ REAL(DIR *, fdopendir, int);
 REAL(int, closedir, DIR *);
 REAL(long, syscall, long, ...);
 REAL(void, __chk_fail, void);
+REAL(void, _exit, int);
 
 /*
  * Resolve the next definition of every wrapped function. Until this ran
@@ -381,6 +382,7 @@ static void resolve_all(void)
 	R(closedir);
 	R(syscall);
 	R(__chk_fail);
+	R(_exit);
 #undef R
 	__atomic_store_n(&g_resolved, 2, __ATOMIC_RELEASE);
 }
@@ -1645,13 +1647,18 @@ static void stats_report(void)
 	int len = 0;
 	const struct shim_thread *st;
 
-	pthread_mutex_lock(&g_threads_lock);
+	/* try only: _exit may come from a child whose lock was held by a
+	 * thread that did not follow it through a raw fork */
+	bool locked = pthread_mutex_trylock(&g_threads_lock) == 0;
+
 	memcpy(sum, g_stat_done, sizeof(sum));
-	for (st = g_threads; st; st = st->next)
+	for (st = locked ? g_threads : &t_shim; st;
+	     st = locked ? st->next : NULL)
 		for (int i = 0; i < S_ALL; i++)
 			sum[i] +=
 				__atomic_load_n(&st->stat[i], __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&g_threads_lock);
+	if (locked)
+		pthread_mutex_unlock(&g_threads_lock);
 	say("esca-stats pid=%ld sync=%lu deferred=%lu direct=%lu (policy=%lu hint=%lu nomodule=%lu signal=%lu enosys=%lu) drains=%lu bounced=%lu deferred_failed=%lu\n",
 	    esca_direct(SYS_getpid, 0, 0, 0, 0, 0, 0), sum[S_SYNC],
 	    sum[S_DEFERRED],
@@ -1715,4 +1722,21 @@ __attribute__((destructor)) static void shim_fini(void)
 {
 	if (cfg.stats)
 		stats_report();
+}
+
+/*
+ * _exit skips destructors; servers use it too (h2o on SIGTERM, redis's
+ * BGSAVE child): the report is printed here then. Not in a vfork child,
+ * which borrows our memory and has counted nothing.
+ */
+EXPORT void _exit(int status)
+{
+	resolve();
+	if (cfg.stats && g_ready &&
+	    !__atomic_load_n(&g_vfork, __ATOMIC_RELAXED))
+		stats_report();
+	if (real__exit)
+		real__exit(status);
+	for (;;)
+		esca_direct(SYS_exit_group, status, 0, 0, 0, 0, 0);
 }

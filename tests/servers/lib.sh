@@ -23,6 +23,8 @@
 #   SRV_RUN=/tmp/srv (logs NAME.log, pids NAME.pid)
 #   SRV_START_TIMEOUT=60  SRV_STOP_TIMEOUT=30 (seconds; TCG is 10-50x slow)
 #   SRV_ENV="VAR=value ..."  extra environment for the server (e.g. ESCA_STATS=1)
+#   SRV_WRAP="CMD ARGS"      a command the server runs under, such as
+#                            "numactl --physcpubind=0" (it must exec the rest)
 
 SRV_CONFIGS=${SRV_CONFIGS:-/esca/configs}
 SRV_PRELOAD=${SRV_PRELOAD:-/esca/lib/libesca-preload.so}
@@ -30,6 +32,7 @@ SRV_RUN=${SRV_RUN:-/tmp/srv}
 SRV_START_TIMEOUT=${SRV_START_TIMEOUT:-60}
 SRV_STOP_TIMEOUT=${SRV_STOP_TIMEOUT:-30}
 SRV_ENV=${SRV_ENV:-}
+SRV_WRAP=${SRV_WRAP:-}
 SRV_NAMES="nginx lighttpd h2o redis memcached"
 WWW_FILES="0:0.bin 1:1.bin 4096:4k.bin 65536:64k.bin 1048576:1m.bin"
 
@@ -120,7 +123,7 @@ srv_start() {
     # so $! is the server's own pid. Word splitting of $_argv is wanted: no
     # argument contains blanks.
     # shellcheck disable=SC2086
-    env $SRV_ENV $_pre $_argv >"$SRV_RUN/$_name.log" 2>&1 </dev/null &
+    env $SRV_ENV $_pre $SRV_WRAP $_argv >"$SRV_RUN/$_name.log" 2>&1 </dev/null &
     _pid=$!
     echo "$_pid" >"$SRV_RUN/$_name.pid"
     _t0=$(date +%s)

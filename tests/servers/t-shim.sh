@@ -61,21 +61,22 @@ load_start() { # NAME SECONDS
     LOAD_PID=$!
 }
 
-load_stop() { # NAME -> 0 if the tool saw no error
+load_stop() { # NAME -> 0 if the tool saw no error (why in $OUT/why; not
+    # in $(...): wait only knows this shell's children)
     case "$1" in
         nginx | lighttpd | h2o)
             wait "$LOAD_PID"
             st=$?
-            [ $st = 0 ] || { echo "wrk exited $st"; return 1; }
-            ! grep -E 'Non-2xx|Socket errors' "$OUT/load.$1" || return 1
-            awk '/requests in/ { r = $1 } END { exit !(r > 0) }' "$OUT/load.$1" || { echo "wrk made no request"; return 1; }
+            [ $st = 0 ] || { echo "wrk exited $st" >"$OUT/why"; return 1; }
+            ! grep -E 'Non-2xx|Socket errors' "$OUT/load.$1" >"$OUT/why" || return 1
+            awk '/requests in/ { r = $1 } END { exit !(r > 0) }' "$OUT/load.$1" || { echo "wrk made no request" >"$OUT/why"; return 1; }
             ;;
         *)
             # an endless benchmark: stop it (its own errors would be in
             # the log; the checking client is the verdict)
             kill "$LOAD_PID" 2>/dev/null
             wait "$LOAD_PID" 2>/dev/null
-            ! grep -i -E 'error|refused' "$OUT/load.$1" || return 1
+            ! tr '\r' '\n' <"$OUT/load.$1" | grep -i -E 'error|refused' >"$OUT/why" || return 1
             ;;
     esac
     return 0
@@ -105,13 +106,13 @@ for n in $SERVERS; do
     load_start "$n" 8
     if ! check_client "$n" >"$OUT/check.$n" 2>&1; then
         fail "$n" "$(tail -n 2 "$OUT/check.$n" | tr '\n' ' ')"
-        load_stop "$n" >/dev/null
+        load_stop "$n"
         srv_stop "$n"
         continue
     fi
     summary=$(tail -n 1 "$OUT/check.$n")
-    if ! why=$(load_stop "$n"); then
-        fail "$n" "load tool: $why"
+    if ! load_stop "$n"; then
+        fail "$n" "load tool: $(head -c 300 "$OUT/why")"
         srv_stop "$n"
         continue
     fi
