@@ -73,6 +73,7 @@ static int g_init_err; /* esca_init()'s result once g_state is -1 */
 static int g_fd = -1;
 static long g_spin_ns = 50000;
 static uint64_t g_spin_ticks; /* g_spin_ns in TSC ticks */
+static uint32_t g_entries; /* ESCA_ENTRIES; 0 until the settings are read */
 static pthread_key_t g_key;
 static bool g_key_made;
 static bool g_atfork_made;
@@ -269,11 +270,21 @@ static int init_locked(void)
 	if (!g_atfork_made &&
 	    pthread_atfork(atfork_prepare, NULL, atfork_child) == 0)
 		g_atfork_made = true;
-	g_spin_ns = env_number("ESCA_SPIN_US", 0, 1000000, false, 50) * 1000;
-	calibrate_spin();
-	s.entries = (uint32_t)env_number("ESCA_ENTRIES", ESCA_ENTRIES_MIN,
-					 ESCA_ENTRIES_MAX, true,
-					 ESCA_ENTRIES_DEFAULT);
+	/*
+	 * Read once per program image: a fork child keeps them, even if the
+	 * program emptied its environment meanwhile (nginx does, for its
+	 * workers).
+	 */
+	if (!g_entries) {
+		g_spin_ns = env_number("ESCA_SPIN_US", 0, 1000000, false, 50) *
+			    1000;
+		calibrate_spin();
+		g_entries = (uint32_t)env_number("ESCA_ENTRIES",
+						 ESCA_ENTRIES_MIN,
+						 ESCA_ENTRIES_MAX, true,
+						 ESCA_ENTRIES_DEFAULT);
+	}
+	s.entries = g_entries;
 	errno = saved_errno; /* strtol's, not the program's */
 
 	fd = sys(SYS_openat, AT_FDCWD, (long)ESCA_DEVICE_PATH,

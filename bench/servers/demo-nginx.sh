@@ -46,7 +46,7 @@ one_run() {  # MODE REP
     mode=$1
     pre=
     [ "$mode" = esca ] && pre=--preload
-    SRV_WRAP="numactl --physcpubind=$SRV_CPU" SRV_ENV="ESCA_STATS=1" \
+    SRV_WRAP="numactl --physcpubind=$SRV_CPU" SRV_ENV="ESCA_STATS=1 ${DEMO_ESCA_ENV:-}" \
         srv_start nginx $pre || die "nginx ($mode) did not start"
     # warm up the connections and the page cache
     numactl --physcpubind=$LOAD_CPU wrk -t1 -c"$CONNS" -d1s \

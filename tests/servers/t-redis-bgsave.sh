@@ -23,15 +23,12 @@ done >"$OUT/cmds"
 redis-cli -p 6379 --pipe <"$OUT/cmds" >"$OUT/pipe" 2>&1 || fail "redis-cli --pipe: $(tail -n 2 "$OUT/pipe")"
 grep -q 'errors: 0, replies: 2000' "$OUT/pipe" || fail "loading the keys: $(tail -n 2 "$OUT/pipe")"
 # the parent keeps its rings busy while the child saves
-redis-benchmark -q -p 6379 -c 4 -n 1000000 -t set,get >"$OUT/load" 2>&1 &
+redis-benchmark -q -p 6379 --dbnum 1 -c 4 -n 1000000 -t set,get >"$OUT/load" 2>&1 &
 load=$!
 t0=$(cli lastsave)
 [ "$(cli bgsave)" = "Background saving started" ] || fail "BGSAVE refused"
-# the child registers its own context while it writes the dump
-i=0 most=0
+i=0
 while [ "$(cli lastsave)" = "$t0" ] && [ $i -lt 600 ]; do
-    c=$(grep -c '^context ' /proc/esca/stats)
-    [ "$c" -gt $most ] && most=$c
     sleep 0.1
     i=$((i + 1))
 done
@@ -40,14 +37,19 @@ wait $load 2>/dev/null
 [ "$(cli lastsave)" != "$t0" ] || fail "BGSAVE did not finish within 60 s"
 cli info persistence | grep -q '^rdb_last_bgsave_status:ok' || fail "BGSAVE failed: $(cli info persistence | grep bgsave)"
 srv_stop redis || fail "redis did not stop cleanly"
-[ $most -ge 2 ] || fail "no second context while BGSAVE ran (the child's calls were not offloaded)"
 grep '^esca-stats ' "$SRV_RUN/redis.log" >"$OUT/stats"
 [ -s "$OUT/stats" ] || fail "no esca-stats line from redis"
+# the BGSAVE child (its own pid, leaving by _exit) offloaded through its
+# own ring: its fdatasync of the dump at least
+main=$(sed -n 's/.* pid:\([0-9]*\).*/\1/p; s/^\([0-9]*\):M .*/\1/p' "$SRV_RUN/redis.log" | head -n 1)
+child=$(grep '^esca-stats-calls ' "$SRV_RUN/redis.log" | grep -v "pid=$main " | grep -E 'fdatasync=[1-9]|fsync=[1-9]' | head -n 1)
+[ -n "$child" ] || fail "no stats line from a BGSAVE child with an offloaded fsync (main pid $main): $(grep '^esca-stats-calls' "$SRV_RUN/redis.log" | tr '\n' ' ')"
 ! grep -q -v 'deferred_failed=0' "$OUT/stats" || fail "a deferred call failed: $(cat "$OUT/stats")"
 [ -s /tmp/redis/esca-redis.rdb ] || fail "no dump written"
 # a fresh, vanilla redis loads the dump: every key back
 srv_start redis || fail "vanilla redis did not start on the dump"
-[ "$(cli dbsize)" = 2000 ] || { srv_stop redis; fail "the dump loaded $(cli dbsize) keys, not 2000"; }
+n=$(cli dbsize)
+[ "$n" = 2000 ] || { srv_stop redis; fail "the dump loaded $n keys into db 0, not 2000"; }
 bad=0
 for i in 0 1 7 999 1023 1500 1999; do
     want="v$i-$(printf '%*s' $((i * 32 % 8192)) '' | tr ' ' x)"
@@ -55,4 +57,4 @@ for i in 0 1 7 999 1023 1500 1999; do
 done
 srv_stop redis
 [ $bad = 0 ] || fail "$bad of 7 sampled values differ after loading the dump"
-echo "PASS redis-bgsave (2000 keys saved by the shimmed BGSAVE child, $most contexts at once, under load; loaded back by a vanilla redis)"
+echo "PASS redis-bgsave (2000 keys saved by the shimmed BGSAVE child, under load: ${child#esca-stats-calls }; loaded back by a vanilla redis)"

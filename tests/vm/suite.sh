@@ -120,6 +120,15 @@ run devperm sh $T/t-devperm.sh
 run quota sh $T/t-quota.sh
 run hotplug sh $T/t-hotplug.sh
 run files-put-exit sh $T/t-putexit.sh
+# Debian's servers, unmodified, under the preload shim (the guest was
+# booted with tests/vm/run --servers)
+S=$T/servers
+run servers-vanilla sh $S/t-vanilla.sh
+run servers-shim sh $S/t-shim.sh
+run redis-bgsave sh $S/t-redis-bgsave.sh
+run servers-kill9 sh $S/t-kill9.sh
+run servers-nomodule sh -c "rmmod esca || exit 1; sh $S/t-shim.sh --no-module; rc=\$?; \
+	eval insmod /esca/esca.ko \$(cat /vm/insmod-args) || exit 1; exit \$rc"
 run rmmod sh $T/t-rmmod.sh
 # Tests from other work go above this line, one `run NAME CMD` each.
 echo "esca-test-start final" > /dev/kmsg
