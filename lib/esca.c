@@ -313,8 +313,11 @@ static int init_locked(void)
 	if ((unsigned long)ret < (unsigned long)-4095) {
 		if (sys(SYS_madvise, ret, 4096, MADV_WIPEONFORK, 0, 0, 0) ==
 		    0) {
-			g_alive = (int *)ret;
-			*g_alive = 1;
+			/* the 1 before the pointer: another thread that saw
+			 * the page at 0 would take itself for a fork child */
+			*(int *)ret = 1;
+			__atomic_store_n(&g_alive, (int *)ret,
+					 __ATOMIC_RELEASE);
 		} else {
 			sys(SYS_munmap, ret, 4096, 0, 0, 0, 0);
 		}
@@ -325,7 +328,9 @@ static int init_locked(void)
 /* In a fork child that pthread_atfork never told: start afresh. */
 static inline void fork_check(void)
 {
-	if (g_alive && !__atomic_load_n(g_alive, __ATOMIC_RELAXED))
+	const int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
+
+	if (alive && !__atomic_load_n(alive, __ATOMIC_RELAXED))
 		atfork_child();
 }
 
@@ -768,8 +773,10 @@ bool esca__settle(void)
 	struct esca_pring r;
 	uint32_t tail;
 
+	const int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
+
 	if (t->state != T_READY ||
-	    (g_alive && !__atomic_load_n(g_alive, __ATOMIC_RELAXED)))
+	    (alive && !__atomic_load_n(alive, __ATOMIC_RELAXED)))
 		return true;
 	r = t->ring; /* a private copy: the interrupted code owns t->ring */
 	tail = __atomic_load_n(&r.sq->sq_tail, __ATOMIC_ACQUIRE);
