@@ -130,10 +130,15 @@ demo: deps
 		bin/esca-stat'
 	@echo
 	@# nginx vanilla vs under ESCA: server, wrk and the consumer each on a
-	@# CPU of their own, so this guest gets three.
+	@# CPU of their own, so this guest gets three. The consumer owns its
+	@# core: it polls for 200 ms before sleeping, and the server's threads
+	@# spin up to 200 ms on a result before sleeping in the module (under
+	@# TCG a hand-off between vCPUs takes milliseconds when the host is
+	@# short of cores; natively the defaults, 1 ms and 50 us, suffice).
 	@ESCA_VM_SMP=3 ESCA_VM_MEM=3G tests/vm/run --kernel $(K) --servers \
-		--insmod-args "cores=2 dev_mode=0666" --add bench/servers/demo-nginx.sh \
-		-- 'sh /extra/demo-nginx.sh'
+		--insmod-args "cores=2 dev_mode=0666 idle_us=200000" \
+		--add bench/servers/demo-nginx.sh \
+		-- 'DEMO_ESCA_ENV=ESCA_SPIN_US=200000 sh /extra/demo-nginx.sh'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

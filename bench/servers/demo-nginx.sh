@@ -10,7 +10,9 @@
 #
 # Env: DEMO_SECONDS (wrk duration, default 5), DEMO_REPS (runs per mode,
 # alternating, default 3), DEMO_CONNS (default 16), DEMO_OBJECT (default
-# 4k.bin). Prints one Markdown table of medians, and each run's line.
+# 4k.bin), DEMO_ESCA_ENV (extra environment for nginx under ESCA, such as
+# ESCA_SPIN_US=200000). Prints one Markdown table of medians, each run's
+# line, and the shim's counters of each nginx process.
 set -u
 . /esca/tests/servers/lib.sh
 
@@ -73,7 +75,8 @@ one_run() {  # MODE REP
     grep '^esca-stats' "$SRV_RUN/nginx.log" | sed 's/^/demo:   /'
 }
 
-echo "demo: nginx (2 workers) on CPU $SRV_CPU, wrk -t1 -c$CONNS ${SECS}s on CPU $LOAD_CPU, consumer on CPU 2; GET /$OBJ, keep-alive; $REPS runs per mode, alternating"
+echo "demo: nginx (2 workers) on CPU $SRV_CPU, wrk -t1 -c$CONNS ${SECS}s on CPU $LOAD_CPU, consumer on CPU 2 (idle_us=$(cat /sys/module/esca/parameters/idle_us)); GET /$OBJ, keep-alive; $REPS runs per mode, alternating; ESCA env: ${DEMO_ESCA_ENV:-defaults}"
+echo "demo: host: $(grep -c ^processor /proc/cpuinfo) vCPUs under $(sed -n 's/.*esca_accel=\([a-z]*\).*/\1/p' /proc/cmdline | tr a-z A-Z)"
 r=1
 while [ $r -le "$REPS" ]; do
     one_run vanilla $r
