@@ -76,7 +76,7 @@ one_run() {  # MODE REP
 }
 
 echo "demo: nginx (2 workers) on CPU $SRV_CPU, wrk -t1 -c$CONNS ${SECS}s on CPU $LOAD_CPU, consumer on CPU 2 (idle_us=$(cat /sys/module/esca/parameters/idle_us)); GET /$OBJ, keep-alive; $REPS runs per mode, alternating; ESCA env: ${DEMO_ESCA_ENV:-defaults}"
-echo "demo: host: $(grep -c ^processor /proc/cpuinfo) vCPUs under $(sed -n 's/.*esca_accel=\([a-z]*\).*/\1/p' /proc/cmdline | tr a-z A-Z)"
+echo "demo: guest of $(grep -c ^processor /proc/cpuinfo) vCPUs under $(sed -n 's/.*esca_accel=\([a-z]*\).*/\1/p' /proc/cmdline | tr a-z A-Z)"
 r=1
 while [ $r -le "$REPS" ]; do
     one_run vanilla $r
