@@ -39,7 +39,7 @@ static void e_line(const char *verdict, const char *name, const char *why)
 		if (cond) {                                        \
 			e_line("PASS", name, NULL);                \
 		} else {                                           \
-			char why_[256];                            \
+			char why_[512];                            \
 			snprintf(why_, sizeof(why_), __VA_ARGS__); \
 			e_failed++;                                \
 			e_line("FAIL", name, why_);                \

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <pty.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
@@ -424,6 +425,25 @@ static void sendmsg_bad_pointer(void)
 	       EFAULT);
 }
 
+/* forkpty forks inside libc (its fork runs the atfork handlers). */
+static void epoll_shared_forkpty(void)
+{
+	int ep = epfd(), s = sock(), st, master;
+	pid_t pid;
+
+	add(ep, s);
+	fflush(NULL);
+	pid = forkpty(&master, NULL, NULL, NULL);
+	if (pid < 0)
+		DIE("forkpty");
+	if (pid == 0)
+		_exit(epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL) == 0 ? 0 : 3);
+	waitpid(pid, &st, 0);
+	CHECK("epoll-shared-forkpty: child DEL", st == 0, "status %#x", st);
+	EXPECT("epoll-shared-forkpty: parent DEL after the child's",
+	       epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL), -1, ENOENT);
+}
+
 /* ------------------------------------------------------------ /dev/esca */
 
 /*
@@ -479,6 +499,73 @@ static void close_everything(void)
 	      "child status %#x", n);
 }
 
+/* The number /dev/esca has in this process, or -1 (not under the shim). */
+static int esca_number(void)
+{
+	char path[300], target[64];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	while (d && (e = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n > 0 && (target[n] = 0, !strcmp(target, "/dev/esca")))
+			found = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static long slow_calls(int s)
+{
+	struct timespec t0, t1, idle = { 0, 20 * 1000 * 1000 };
+	long slow = 0;
+
+	for (int i = 0; i < 8; i++) {
+		nanosleep(&idle, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &(int){ 1 },
+			       sizeof(int)))
+			slow += 100;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000000000L + t1.tv_nsec -
+			    t0.tv_nsec >
+		    200 * 1000 * 1000L)
+			slow++;
+	}
+	return slow;
+}
+
+/*
+ * A program dup2s onto the number the shim's descriptor has (it may: to
+ * the program that number is free). The number is then the program's,
+ * and the shim keeps working.
+ */
+static void dup2_onto_esca_fd(void)
+{
+	int n, s = sock(), after;
+
+	e_warm();
+	n = esca_number();
+	if (n < 0) {
+		CHECK("dup2-onto-esca-fd: no shim descriptor here", 1, "-");
+		return;
+	}
+	EXPECT("dup2-onto-esca-fd: dup2 onto it", dup2(s, n), n, 0);
+	after = esca_number();
+	CHECK("dup2-onto-esca-fd: the shim's descriptor moved",
+	      after >= 0 && after != n, "now at %d", after);
+	CHECK("dup2-onto-esca-fd: offloaded calls stay quick",
+	      slow_calls(n) == 0, "some failed or took over 200 ms");
+	EXPECT("dup2-onto-esca-fd: close of the program's number", close(n), 0,
+	       0);
+	EXPECT("dup2-onto-esca-fd: closed", fcntl(n, F_GETFD), -1, EBADF);
+}
+
 /*
  * The classic daemon start: stdio closed, then /dev/null opened on 0, 1
  * and 2. A call the shim offloads in between must not take those numbers.
@@ -518,9 +605,11 @@ static const struct e_case cases[] = {
 	E_CASE(epoll_shared_fork),
 	E_CASE(epoll_shared_rawfork),
 	E_CASE(epoll_shared_Fork),
+	E_CASE(epoll_shared_forkpty),
 	E_CASE(sendmsg_bad_pointer),
 	E_CASE(close_everything),
 	E_CASE(reopen_stdio),
+	E_CASE(dup2_onto_esca_fd),
 };
 
 int main(int argc, char **argv)

@@ -24,7 +24,11 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <threads.h>
@@ -596,6 +600,49 @@ static void unshare_after_close(void)
 	      ROUNDS / 2);
 }
 
+/*
+ * A sandbox closes what it will not need, then installs a seccomp filter
+ * that forbids close: the closes came before the filter, so they
+ * happened.
+ */
+static void seccomp_after_close(void)
+{
+	int bad = 0;
+
+	for (int i = 0; i < ROUNDS / 2; i++) {
+		int st = -1;
+		pid_t pid;
+
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			struct sock_filter f[] = {
+				BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					 offsetof(struct seccomp_data, nr)),
+				BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close,
+					 0, 1),
+				BPF_STMT(BPF_RET | BPF_K,
+					 SECCOMP_RET_ERRNO | EPERM),
+				BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+			};
+			struct sock_fprog prog = { 4, f };
+			int s = socket(AF_INET, SOCK_STREAM, 0);
+
+			e_warm();
+			close(s);
+			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+			    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+				_exit(2);
+			_exit(closed(s) ? 0 : 1);
+		}
+		waitpid(pid, &st, 0);
+		bad += st != 0;
+	}
+	CHECK("seccomp-after-close: closes before the filter happened",
+	      bad == 0, "%d of %d rounds found the descriptor open", bad,
+	      ROUNDS / 2);
+}
+
 /* syscall(SYS_write) to the peer of a socket just closed: EPIPE. */
 static void syscall_after_close(void)
 {
@@ -707,7 +754,8 @@ static const struct e_case cases[] = {
 	E_CASE(thrd_create_after),   E_CASE(timer_thread_after),
 	E_CASE(pthread_after_close), E_CASE(fork_after_threads),
 	E_CASE(exit_with_deferred),  E_CASE(unshare_after_close),
-	E_CASE(syscall_after_close), E_CASE(libc_after_close),
+	E_CASE(seccomp_after_close), E_CASE(syscall_after_close),
+	E_CASE(libc_after_close),
 };
 
 int main(int argc, char **argv)
