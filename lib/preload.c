@@ -297,6 +297,7 @@ REAL(int, thrd_create, thrd_t *, thrd_start_t, void *);
 REAL(int, timer_create, clockid_t, struct sigevent *, timer_t *);
 REAL(int, mq_notify, mqd_t, const struct sigevent *);
 REAL(int, unshare, int);
+REAL(int, prctl, int, ...);
 REAL(int, sendmmsg, int, struct mmsghdr *, unsigned int, int);
 REAL(pid_t, _Fork, void);
 REAL(int, clone, int (*)(void *), void *, int, void *, ...);
@@ -395,6 +396,7 @@ static void resolve_all(void)
 	R(timer_create);
 	R(mq_notify);
 	R(unshare);
+	R(prctl);
 	R(sendmmsg);
 	R(_Fork);
 	R(clone);
@@ -1718,6 +1720,29 @@ EXPORT int unshare(int flags)
 	BOOKKEEPING(int, real_unshare(flags), (void)r);
 }
 
+/*
+ * prctl(PR_SET_SECCOMP) installs a filter, after which esca.ko refuses
+ * the process and what is still queued would be made directly, through
+ * the filter: calls the program made before it (a sandbox closing what
+ * it will not need) must happen before it. Every option takes at most
+ * four more arguments.
+ */
+EXPORT int prctl(int option, ...)
+{
+	unsigned long a[4];
+	va_list ap;
+
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	BOOKKEEPING(int,
+		    real_prctl ? real_prctl(option, a[0], a[1], a[2], a[3]) :
+				 (int)RAW(SYS_prctl, option, a[0], a[1], a[2],
+					  a[3], 0),
+		    (void)r);
+}
+
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 			  void *(*fn)(void *), void *arg)
 {
@@ -2080,7 +2105,8 @@ __attribute__((constructor(101))) static void shim_init(void)
 	read_settings();
 	if (pthread_key_create(&g_key, thread_end) == 0)
 		g_key_ok = true;
-	pthread_atfork(NULL, NULL, atfork_child);
+	/* forks inside libc (forkpty, daemon...) share epoll sets too */
+	pthread_atfork(fd_fork, NULL, atfork_child);
 	g_ready = true;
 	if (cfg.log >= 2) {
 		static const char *const mode[] = { "", "all", "defer-only",
