@@ -310,6 +310,78 @@ REAL(long, syscall, long, ...);
 REAL(void, __chk_fail, void);
 
 /*
+ * Calls the shim neither offloads nor learns from, which name a
+ * descriptor or hand one out. Like every call that is not offloaded they
+ * wait for this thread's deferred calls first (DESIGN section 4.3): fstat
+ * or getsockname of a descriptor just closed must find it closed, fopen
+ * and opendir must get the lowest free number. (What libc does inside,
+ * stdio's writes among it, still cannot wait: see the README.) Resolved
+ * with the others at start, so a handler's first fstat calls no dlsym;
+ * all exist since glibc 2.28.
+ */
+/* The names old binaries (built before glibc 2.33) call fstat by. */
+int __fxstat(int ver, int fd, struct stat *sb);
+int __fxstat64(int ver, int fd, struct stat64 *sb);
+
+#define PASS_THROUGH_CALLS(X)                                                  \
+	X(int, fstat, (int fd, struct stat *sb), (fd, sb))                     \
+	X(int, fstat64, (int fd, struct stat64 *sb), (fd, sb))                 \
+	X(int, __fxstat, (int ver, int fd, struct stat *sb), (ver, fd, sb))    \
+	X(int, __fxstat64, (int ver, int fd, struct stat64 *sb),               \
+	  (ver, fd, sb))                                                       \
+	X(int, fstatat,                                                        \
+	  (int dfd, const char *path, struct stat *sb, int flags),             \
+	  (dfd, path, sb, flags))                                              \
+	X(int, fstatat64,                                                      \
+	  (int dfd, const char *path, struct stat64 *sb, int flags),           \
+	  (dfd, path, sb, flags))                                              \
+	X(int, statx,                                                          \
+	  (int dfd, const char *path, int flags, unsigned int mask,            \
+	   struct statx *sb),                                                  \
+	  (dfd, path, flags, mask, sb))                                        \
+	X(int, fstatfs, (int fd, struct statfs *sb), (fd, sb))                 \
+	X(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))    \
+	X(off64_t, lseek64, (int fd, off64_t off, int whence),                 \
+	  (fd, off, whence))                                                   \
+	X(int, flock, (int fd, int op), (fd, op))                              \
+	X(int, fchdir, (int fd), (fd))                                         \
+	X(ssize_t, preadv,                                                     \
+	  (int fd, const struct iovec *iov, int n, off_t off),                 \
+	  (fd, iov, n, off))                                                   \
+	X(ssize_t, pwritev,                                                    \
+	  (int fd, const struct iovec *iov, int n, off_t off),                 \
+	  (fd, iov, n, off))                                                   \
+	X(ssize_t, splice,                                                     \
+	  (int in, loff_t *in_off, int out, loff_t *out_off, size_t n,         \
+	   unsigned int flags),                                                \
+	  (in, in_off, out, out_off, n, flags))                                \
+	X(int, getsockname, (int fd, struct sockaddr *sa, socklen_t *len),     \
+	  (fd, sa, len))                                                       \
+	X(int, getpeername, (int fd, struct sockaddr *sa, socklen_t *len),     \
+	  (fd, sa, len))                                                       \
+	X(int, bind, (int fd, const struct sockaddr *sa, socklen_t len),       \
+	  (fd, sa, len))                                                       \
+	X(int, connect, (int fd, const struct sockaddr *sa, socklen_t len),    \
+	  (fd, sa, len))                                                       \
+	X(int, listen, (int fd, int backlog), (fd, backlog))                   \
+	X(int, recvmmsg,                                                       \
+	  (int fd, struct mmsghdr *v, unsigned int n, int flags,               \
+	   struct timespec *ts),                                               \
+	  (fd, v, n, flags, ts))                                               \
+	X(FILE *, fopen, (const char *path, const char *mode), (path, mode))   \
+	X(FILE *, fopen64, (const char *path, const char *mode), (path, mode)) \
+	X(FILE *, tmpfile, (void), ())                                         \
+	X(DIR *, opendir, (const char *path), (path))                          \
+	X(int, mkstemp, (char *tmpl), (tmpl))                                  \
+	X(int, mkostemp, (char *tmpl, int flags), (tmpl, flags))               \
+	X(int, memfd_create, (const char *name, unsigned int flags),           \
+	  (name, flags))
+
+#define PT_REAL(ret, name, params, args) static ret(*real_##name) params;
+PASS_THROUGH_CALLS(PT_REAL)
+#undef PT_REAL
+
+/*
  * Resolve the next definition of every wrapped function. Until this ran
  * (allocators and dlsym itself may make calls first), wrappers make raw
  * system calls.
@@ -408,6 +480,10 @@ static void resolve_all(void)
 	R(syscall);
 	R(__chk_fail);
 #undef R
+#define PT_RESOLVE(ret, name, params, args) \
+	real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+	PASS_THROUGH_CALLS(PT_RESOLVE)
+#undef PT_RESOLVE
 	__atomic_store_n(&g_resolved, 2, __ATOMIC_RELEASE);
 }
 
@@ -1595,92 +1671,24 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 		    (void)r);
 }
 
-/*
- * Calls the shim neither offloads nor learns from, which name a
- * descriptor or hand one out. Like every call that is not offloaded they
- * wait for this thread's deferred calls first (DESIGN section 4.3): fstat
- * or getsockname of a descriptor just closed must find it closed, fopen
- * and opendir must get the lowest free number. Resolved at first use.
- * (What libc does inside, stdio's writes among it, still cannot wait:
- * see the README.)
- */
-#define PASS_THROUGH(ret, name, params, args)                                 \
+/* (Called while resolve_all runs, e.g. by an allocator's set-up: look
+ * the one up now.) */
+#define PT_WRAPPER(ret, name, params, args)                                   \
 	EXPORT ret name params                                                \
 	{                                                                     \
-		static ret(*real_) params;                                    \
-		ret(*fn_) params = __atomic_load_n(&real_, __ATOMIC_RELAXED); \
 		struct shim_thread *st_;                                      \
-		enum path p_;                                                 \
+		enum path p_ = enter(&st_);                                   \
 		ret r_;                                                       \
-		if (!fn_) {                                                   \
-			fn_ = (ret(*) params)dlsym(RTLD_NEXT, #name);         \
-			__atomic_store_n(&real_, fn_, __ATOMIC_RELAXED);      \
-		}                                                             \
-		p_ = enter(&st_);                                             \
+		if (!real_##name)                                             \
+			real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name); \
 		if (p_ == P_SHIM)                                             \
 			drain(st_);                                           \
-		r_ = fn_ args;                                                \
+		r_ = real_##name args;                                        \
 		leave(st_, p_);                                               \
 		return r_;                                                    \
 	}
-
-/* The names old binaries (built before glibc 2.33) call fstat by. */
-int __fxstat(int ver, int fd, struct stat *sb);
-int __fxstat64(int ver, int fd, struct stat64 *sb);
-
-PASS_THROUGH(int, fstat, (int fd, struct stat *sb), (fd, sb))
-PASS_THROUGH(int, fstat64, (int fd, struct stat64 *sb), (fd, sb))
-PASS_THROUGH(int, __fxstat, (int ver, int fd, struct stat *sb), (ver, fd, sb))
-PASS_THROUGH(int, __fxstat64, (int ver, int fd, struct stat64 *sb),
-	     (ver, fd, sb))
-PASS_THROUGH(int, fstatat,
-	     (int dfd, const char *path, struct stat *sb, int flags),
-	     (dfd, path, sb, flags))
-PASS_THROUGH(int, fstatat64,
-	     (int dfd, const char *path, struct stat64 *sb, int flags),
-	     (dfd, path, sb, flags))
-PASS_THROUGH(int, statx,
-	     (int dfd, const char *path, int flags, unsigned int mask,
-	      struct statx *sb),
-	     (dfd, path, flags, mask, sb))
-PASS_THROUGH(int, fstatfs, (int fd, struct statfs *sb), (fd, sb))
-PASS_THROUGH(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))
-PASS_THROUGH(off64_t, lseek64, (int fd, off64_t off, int whence),
-	     (fd, off, whence))
-PASS_THROUGH(int, flock, (int fd, int op), (fd, op))
-PASS_THROUGH(int, fchdir, (int fd), (fd))
-PASS_THROUGH(ssize_t, preadv,
-	     (int fd, const struct iovec *iov, int n, off_t off),
-	     (fd, iov, n, off))
-PASS_THROUGH(ssize_t, pwritev,
-	     (int fd, const struct iovec *iov, int n, off_t off),
-	     (fd, iov, n, off))
-PASS_THROUGH(ssize_t, splice,
-	     (int in, loff_t *in_off, int out, loff_t *out_off, size_t n,
-	      unsigned int flags),
-	     (in, in_off, out, out_off, n, flags))
-PASS_THROUGH(int, getsockname, (int fd, struct sockaddr *sa, socklen_t *len),
-	     (fd, sa, len))
-PASS_THROUGH(int, getpeername, (int fd, struct sockaddr *sa, socklen_t *len),
-	     (fd, sa, len))
-PASS_THROUGH(int, bind, (int fd, const struct sockaddr *sa, socklen_t len),
-	     (fd, sa, len))
-PASS_THROUGH(int, connect, (int fd, const struct sockaddr *sa, socklen_t len),
-	     (fd, sa, len))
-PASS_THROUGH(int, listen, (int fd, int backlog), (fd, backlog))
-PASS_THROUGH(int, recvmmsg,
-	     (int fd, struct mmsghdr *v, unsigned int n, int flags,
-	      struct timespec *ts),
-	     (fd, v, n, flags, ts))
-PASS_THROUGH(FILE *, fopen, (const char *path, const char *mode), (path, mode))
-PASS_THROUGH(FILE *, fopen64, (const char *path, const char *mode),
-	     (path, mode))
-PASS_THROUGH(FILE *, tmpfile, (void), ())
-PASS_THROUGH(DIR *, opendir, (const char *path), (path))
-PASS_THROUGH(int, mkstemp, (char *tmpl), (tmpl))
-PASS_THROUGH(int, mkostemp, (char *tmpl, int flags), (tmpl, flags))
-PASS_THROUGH(int, memfd_create, (const char *name, unsigned int flags),
-	     (name, flags))
+PASS_THROUGH_CALLS(PT_WRAPPER)
+#undef PT_WRAPPER
 
 /* ------------------------------------------------------------ processes */
 
