@@ -567,6 +567,34 @@ static void dup2_onto_esca_fd(void)
 }
 
 /*
+ * close_range(3, ~0U, CLOSE_RANGE_UNSHARE): a new descriptor table, with
+ * everything from 3 closed. The shim keeps working (its ring dies with the
+ * old table and a new one registers).
+ */
+static void close_range_unshare(void)
+{
+	int s = sock(), sv[2];
+	char buf[4];
+
+	e_warm();
+	EXPECT("close-range-unshare: close_range",
+	       close_range(3, ~0u, CLOSE_RANGE_UNSHARE), 0, 0);
+	EXPECT("close-range-unshare: closed", fcntl(s, F_GETFD), -1, EBADF);
+	EXPECT("close-range-unshare: close of it", close(s), -1, EBADF);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv))
+		DIE("socketpair");
+	CHECK("close-range-unshare: new descriptors from 3", sv[0] == 3,
+	      "got %d", sv[0]);
+	EXPECT("close-range-unshare: write", write(sv[0], "ab", 2), 2, 0);
+	EXPECT("close-range-unshare: read", read(sv[1], buf, 4), 2, 0);
+	s = sock();
+	CHECK("close-range-unshare: offloaded calls stay quick",
+	      slow_calls(s) == 0, "some failed or took over 200 ms");
+	EXPECT("close-range-unshare: close", close(s), 0, 0);
+	EXPECT("close-range-unshare: close again", close(s), -1, EBADF);
+}
+
+/*
  * The classic daemon start: stdio closed, then /dev/null opened on 0, 1
  * and 2. A call the shim offloads in between must not take those numbers.
  */
@@ -610,6 +638,7 @@ static const struct e_case cases[] = {
 	E_CASE(close_everything),
 	E_CASE(reopen_stdio),
 	E_CASE(dup2_onto_esca_fd),
+	E_CASE(close_range_unshare),
 };
 
 int main(int argc, char **argv)

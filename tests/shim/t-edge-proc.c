@@ -153,23 +153,34 @@ static int vm_child_socket(void *arg)
 }
 
 /*
- * A CLONE_VM|CLONE_VFORK child (posix_spawn's way, by hand) makes a
+ * A CLONE_VM child (with CLONE_VFORK: posix_spawn's way, by hand) makes a
  * socket in its own descriptor table: the parent has no such descriptor.
  */
-static void clone_vm_socket(void)
+static void clone_vm_socket_flags(int flags, const char *name)
 {
 	static char stack[64 * 1024] __attribute__((aligned(16)));
-	int n = -1, st;
+	int n = -1, st, sv[2];
 	pid_t pid;
 
 	e_warm();
-	pid = clone(vm_child_socket, stack + sizeof(stack),
-		    CLONE_VM | CLONE_VFORK | SIGCHLD, &n);
+	pid = clone(vm_child_socket, stack + sizeof(stack), flags, &n);
 	waitpid(pid, &st, 0);
 	if (n < 0)
 		DIE("child socket");
-	EXPECT("clone-vm-socket: parent closes the child's number", close(n),
-	       -1, EBADF);
+	EXPECT(name, close(n), -1, EBADF);
+	/* and the parent's own calls stay exact */
+	upair(sv);
+	EXPECT("clone-vm: close after", close(sv[0]), 0, 0);
+	EXPECT("clone-vm: close again", close(sv[0]), -1, EBADF);
+}
+
+static void clone_vm_socket(void)
+{
+	clone_vm_socket_flags(
+		CLONE_VM | CLONE_VFORK | SIGCHLD,
+		"clone-vm-vfork: parent closes the child's number");
+	clone_vm_socket_flags(CLONE_VM | SIGCHLD,
+			      "clone-vm: parent closes the child's number");
 }
 
 struct vm_write {
