@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -258,6 +259,55 @@ static long env_number(const char *name, long lo, long hi, bool pow2, long def)
 	return def;
 }
 
+/*
+ * The library's descriptor must not take a number the program counts on:
+ * a program gets the lowest free number from every open, and daemons
+ * close stdio and everything else, then open again expecting 0, 1, 2 or
+ * 3. So it moves near the top of the first 1024 (or of a lower
+ * RLIMIT_NOFILE), where no program looks for the next open to land. If
+ * that fails it stays where it is: correct, only visible.
+ */
+static long fd_out_of_the_way(long fd)
+{
+	struct rlimit rl;
+	long top = 1024, nfd;
+
+	if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl, 0, 0) == 0 &&
+	    rl.rlim_cur < (rlim_t)top)
+		top = (long)rl.rlim_cur;
+	top -= top / 16; /* room below the limit if that number is taken */
+	if (top <= fd)
+		return fd;
+	nfd = sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, top, 0, 0, 0);
+	if (nfd < 0)
+		return fd;
+	sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	return nfd;
+}
+
+/*
+ * The program named the library's descriptor in a call that replaces it
+ * (dup2 onto it): move it away first. Other threads may still use the
+ * old number for an ioctl meanwhile; that only fails.
+ */
+void esca__fd_move(void)
+{
+	long fd = __atomic_load_n(&g_fd, __ATOMIC_RELAXED), nfd;
+
+	if (fd < 0)
+		return;
+	nfd = sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1, 0, 0, 0);
+	if (nfd < 0)
+		return;
+	__atomic_store_n(&g_fd, (int)nfd, __ATOMIC_RELAXED);
+	sys(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+int esca__fd(void)
+{
+	return __atomic_load_n(&g_fd, __ATOMIC_RELAXED);
+}
+
 /* Decide, once: store the result, then publish g_state (release). */
 static int init_locked(void)
 {
@@ -294,6 +344,7 @@ static int init_locked(void)
 		    ESCA_DEVICE_PATH, open_reason(fd));
 		return (int)fd;
 	}
+	fd = fd_out_of_the_way(fd);
 	ret = sys(SYS_ioctl, fd, ESCA_IOC_SETUP, (long)&s, 0, 0, 0);
 	if (ret < 0) {
 		if (ret == -EPERM)
@@ -367,6 +418,13 @@ static void *map_side(uint64_t offset, size_t size, int prot, long *err)
 	return (void *)p;
 }
 
+/*
+ * Callers set t->state away from T_READY first (and keep it so until the
+ * ring is gone): a signal handler that interrupts them must not find a
+ * ready ring whose memory is going (esca__settle reads it; the shim sends
+ * a handler's calls through esca_call when it did not interrupt the shim
+ * itself, as in a thread's exit).
+ */
 static void unmap_ring(struct esca_thread *t)
 {
 	if (t->sq_map)
@@ -619,6 +677,8 @@ static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 		if (direct_args(sqe->nr, sqe->args) < 0)
 			t->deferred_failed++;
 	}
+	t->state = T_DIRECT; /* before the memory goes: see unmap_ring */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	unmap_ring(t);
 	if (reason == ESCA_DEAD_IDENTITY &&
 	    t->reregistered < ESCA_MAX_REREGISTER) {
@@ -741,10 +801,10 @@ void esca_thread_exit(void)
 	esca_drain();
 	if (t->state != T_READY)
 		return;
+	t->state = T_DIRECT; /* before the ring goes: see unmap_ring */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	sys(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, t->ring.id, 0, 0, 0);
 	unmap_ring(t);
-	memset(t, 0, sizeof(*t));
-	t->state = T_DIRECT;
 }
 
 unsigned long esca__bounced(void)

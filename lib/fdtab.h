@@ -222,12 +222,21 @@ static inline uint32_t fd_ep_id(int epfd)
 									   0;
 }
 
+/*
+ * Is (fd, epfd) in that epoll's set? Never sure of an epoll as the member
+ * (its entry's ep is its own id, not a set it is in: DEL of an epoll from
+ * itself is EINVAL) nor of a descriptor a stream owns (libc may close and
+ * reopen it unseen: freopen).
+ */
 static inline int fd_ep_member(int fd, int epfd)
 {
 	const struct fd_ent *e = fd_slot(fd, false);
-	uint32_t id = fd_ep_id(epfd), ep;
+	uint32_t id = fd_ep_id(epfd), ep, w;
 
-	if (!id || !e || !fd_kind(__atomic_load_n(&e->w, __ATOMIC_RELAXED)))
+	if (!id || !e)
+		return FD_EP_UNSURE;
+	w = __atomic_load_n(&e->w, __ATOMIC_RELAXED);
+	if (!fd_kind(w) || fd_kind(w) == FK_EPOLL || (w & FD_LIBC))
 		return FD_EP_UNSURE;
 	ep = __atomic_load_n(&e->ep, __ATOMIC_RELAXED);
 	if (ep == id)
@@ -235,11 +244,16 @@ static inline int fd_ep_member(int fd, int epfd)
 	return ep == EP_NONE ? FD_EP_OUT : FD_EP_UNSURE;
 }
 
+/* An epoll's own entry keeps its id: which set it is in is not kept. */
 static inline void fd_ep_store(int fd, uint32_t ep)
 {
 	struct fd_ent *e = fd_slot(fd, false);
+	unsigned int kind;
 
-	if (e && fd_kind(__atomic_load_n(&e->w, __ATOMIC_RELAXED)))
+	if (!e)
+		return;
+	kind = fd_kind(__atomic_load_n(&e->w, __ATOMIC_RELAXED));
+	if (kind && kind != FK_EPOLL)
 		__atomic_store_n(&e->ep, ep, __ATOMIC_RELAXED);
 }
 

@@ -24,4 +24,13 @@ bool esca__pending(void);
  */
 bool esca__settle(void);
 
+/*
+ * The library's /dev/esca descriptor (-1 if none): the program never
+ * opened it, so to the program that number is not open.
+ */
+int esca__fd(void);
+
+/* Before the program replaces that number (dup2 onto it): move it away. */
+void esca__fd_move(void);
+
 #endif /* ESCA_LIB_INTERNAL_H */

@@ -27,12 +27,14 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +47,14 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <threads.h>
+#include <time.h>
+#include <mqueue.h>
 #include <unistd.h>
 
 #include "esca/esca.h"
@@ -55,6 +62,8 @@
 #include "internal.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+extern char **environ;
 
 /* ------------------------------------------------------------ settings */
 
@@ -170,6 +179,9 @@ static void thread_end(void *arg)
 {
 	struct shim_thread *st = arg;
 
+	/* as if inside the shim: a signal handler's call meanwhile must not
+	 * use the ring being taken down */
+	st->depth++;
 	esca_thread_exit();
 	pthread_mutex_lock(&g_threads_lock);
 	for (int i = 0; i < S_ALL; i++)
@@ -271,6 +283,7 @@ REAL(int, fcntl, int, int, ...);
 REAL(int, fcntl64, int, int, ...);
 REAL(int, ioctl, int, unsigned long, ...);
 REAL(int, close_range, unsigned int, unsigned int, int);
+REAL(void, closefrom, int);
 REAL(pid_t, fork, void);
 REAL(int, posix_spawn, pid_t *, const char *,
      const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
@@ -283,17 +296,99 @@ REAL(int, execv, const char *, char *const[]);
 REAL(int, execvp, const char *, char *const[]);
 REAL(int, execvpe, const char *, char *const[], char *const[]);
 REAL(int, fexecve, int, char *const[], char *const[]);
+REAL(int, execveat, int, const char *, char *const[], char *const[], int);
 REAL(int, system, const char *);
 REAL(FILE *, popen, const char *, const char *);
 REAL(int, pthread_create, pthread_t *, const pthread_attr_t *,
      void *(*)(void *), void *);
+REAL(int, thrd_create, thrd_t *, thrd_start_t, void *);
+REAL(int, timer_create, clockid_t, struct sigevent *, timer_t *);
+REAL(int, mq_notify, mqd_t, const struct sigevent *);
+REAL(int, unshare, int);
+REAL(int, prctl, int, ...);
+REAL(int, sendmmsg, int, struct mmsghdr *, unsigned int, int);
+REAL(pid_t, _Fork, void);
+REAL(int, clone, int (*)(void *), void *, int, void *, ...);
 REAL(FILE *, fdopen, int, const char *);
 REAL(int, fclose, FILE *);
+REAL(FILE *, freopen, const char *, const char *, FILE *);
 REAL(DIR *, fdopendir, int);
 REAL(int, closedir, DIR *);
 REAL(long, syscall, long, ...);
 REAL(void, __chk_fail, void);
 REAL(void, _exit, int);
+
+/*
+ * Calls the shim neither offloads nor learns from, which name a
+ * descriptor or hand one out. Like every call that is not offloaded they
+ * wait for this thread's deferred calls first (DESIGN section 4.3): fstat
+ * or getsockname of a descriptor just closed must find it closed, fopen
+ * and opendir must get the lowest free number. (What libc does inside,
+ * stdio's writes among it, still cannot wait: see the README.) Resolved
+ * with the others at start, so a handler's first fstat calls no dlsym;
+ * all exist since glibc 2.28.
+ */
+/* The names old binaries (built before glibc 2.33) call fstat by. */
+int __fxstat(int ver, int fd, struct stat *sb);
+int __fxstat64(int ver, int fd, struct stat64 *sb);
+
+#define PASS_THROUGH_CALLS(X)                                                  \
+	X(int, fstat, (int fd, struct stat *sb), (fd, sb))                     \
+	X(int, fstat64, (int fd, struct stat64 *sb), (fd, sb))                 \
+	X(int, __fxstat, (int ver, int fd, struct stat *sb), (ver, fd, sb))    \
+	X(int, __fxstat64, (int ver, int fd, struct stat64 *sb),               \
+	  (ver, fd, sb))                                                       \
+	X(int, fstatat,                                                        \
+	  (int dfd, const char *path, struct stat *sb, int flags),             \
+	  (dfd, path, sb, flags))                                              \
+	X(int, fstatat64,                                                      \
+	  (int dfd, const char *path, struct stat64 *sb, int flags),           \
+	  (dfd, path, sb, flags))                                              \
+	X(int, statx,                                                          \
+	  (int dfd, const char *path, int flags, unsigned int mask,            \
+	   struct statx *sb),                                                  \
+	  (dfd, path, flags, mask, sb))                                        \
+	X(int, fstatfs, (int fd, struct statfs *sb), (fd, sb))                 \
+	X(off_t, lseek, (int fd, off_t off, int whence), (fd, off, whence))    \
+	X(off64_t, lseek64, (int fd, off64_t off, int whence),                 \
+	  (fd, off, whence))                                                   \
+	X(int, flock, (int fd, int op), (fd, op))                              \
+	X(int, fchdir, (int fd), (fd))                                         \
+	X(ssize_t, preadv,                                                     \
+	  (int fd, const struct iovec *iov, int n, off_t off),                 \
+	  (fd, iov, n, off))                                                   \
+	X(ssize_t, pwritev,                                                    \
+	  (int fd, const struct iovec *iov, int n, off_t off),                 \
+	  (fd, iov, n, off))                                                   \
+	X(ssize_t, splice,                                                     \
+	  (int in, loff_t *in_off, int out, loff_t *out_off, size_t n,         \
+	   unsigned int flags),                                                \
+	  (in, in_off, out, out_off, n, flags))                                \
+	X(int, getsockname, (int fd, struct sockaddr *sa, socklen_t *len),     \
+	  (fd, sa, len))                                                       \
+	X(int, getpeername, (int fd, struct sockaddr *sa, socklen_t *len),     \
+	  (fd, sa, len))                                                       \
+	X(int, bind, (int fd, const struct sockaddr *sa, socklen_t len),       \
+	  (fd, sa, len))                                                       \
+	X(int, connect, (int fd, const struct sockaddr *sa, socklen_t len),    \
+	  (fd, sa, len))                                                       \
+	X(int, listen, (int fd, int backlog), (fd, backlog))                   \
+	X(int, recvmmsg,                                                       \
+	  (int fd, struct mmsghdr *v, unsigned int n, int flags,               \
+	   struct timespec *ts),                                               \
+	  (fd, v, n, flags, ts))                                               \
+	X(FILE *, fopen, (const char *path, const char *mode), (path, mode))   \
+	X(FILE *, fopen64, (const char *path, const char *mode), (path, mode)) \
+	X(FILE *, tmpfile, (void), ())                                         \
+	X(DIR *, opendir, (const char *path), (path))                          \
+	X(int, mkstemp, (char *tmpl), (tmpl))                                  \
+	X(int, mkostemp, (char *tmpl, int flags), (tmpl, flags))               \
+	X(int, memfd_create, (const char *name, unsigned int flags),           \
+	  (name, flags))
+
+#define PT_REAL(ret, name, params, args) static ret(*real_##name) params;
+PASS_THROUGH_CALLS(PT_REAL)
+#undef PT_REAL
 
 /*
  * Resolve the next definition of every wrapped function. Until this ran
@@ -365,6 +460,7 @@ static void resolve_all(void)
 	R(fcntl64);
 	R(ioctl);
 	R(close_range);
+	R(closefrom);
 	R(fork);
 	R(posix_spawn);
 	R(posix_spawnp);
@@ -373,17 +469,31 @@ static void resolve_all(void)
 	R(execvp);
 	R(execvpe);
 	R(fexecve);
+	R(execveat);
 	R(system);
 	R(popen);
 	R(pthread_create);
+	R(thrd_create);
+	R(timer_create);
+	R(mq_notify);
+	R(unshare);
+	R(prctl);
+	R(sendmmsg);
+	R(_Fork);
+	R(clone);
 	R(fdopen);
 	R(fclose);
+	R(freopen);
 	R(fdopendir);
 	R(closedir);
 	R(syscall);
 	R(__chk_fail);
 	R(_exit);
 #undef R
+#define PT_RESOLVE(ret, name, params, args) \
+	real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+	PASS_THROUGH_CALLS(PT_RESOLVE)
+#undef PT_RESOLVE
 	__atomic_store_n(&g_resolved, 2, __ATOMIC_RELEASE);
 }
 
@@ -421,7 +531,11 @@ static inline long set_errno(long r)
  * made directly, after this thread's queued calls ran, so it still sees
  * them in program order.
  */
-enum path { P_SHIM, P_DIRECT };
+enum path {
+	P_SHIM,
+	P_DIRECT, /* from a handler, or before set-up: depth was raised */
+	P_VFORK, /* while a vfork child runs: depth untouched */
+};
 
 static inline enum path enter(struct shim_thread **out)
 {
@@ -431,7 +545,7 @@ static inline enum path enter(struct shim_thread **out)
 	resolve();
 	if (__atomic_load_n(&g_vfork, __ATOMIC_RELAXED)) {
 		/* TLS is the parent thread's: count nothing, touch nothing */
-		return P_DIRECT;
+		return P_VFORK;
 	}
 	if (st->depth++ > 0 || !g_ready) {
 		if (g_ready)
@@ -444,9 +558,15 @@ static inline enum path enter(struct shim_thread **out)
 	return P_SHIM;
 }
 
+/*
+ * Undo what enter() did, by what it did: g_vfork may have changed since
+ * (the vfork child exec'd while this thread's call ran), and a depth
+ * lowered that was never raised would let a later handler re-enter the
+ * thread's ring.
+ */
 static inline void leave(struct shim_thread *st, enum path p)
 {
-	if (p == P_SHIM || !__atomic_load_n(&g_vfork, __ATOMIC_RELAXED))
+	if (p != P_VFORK)
 		st->depth--;
 }
 
@@ -619,6 +739,47 @@ static void chk_fail(void)
 	abort();
 }
 
+/*
+ * libesca's /dev/esca descriptor. The program never opened it, so to the
+ * program that number is not open: closing it by number (a daemon closing
+ * every descriptor, close_range, closefrom) is EBADF or skips it, and a
+ * dup2 onto it moves it away first. Losing it would leave the consumer
+ * asleep with no way to wake it, and a later open would hand its number
+ * to the program while the library still used it.
+ */
+static inline bool is_esca_fd(long fd)
+{
+	return fd >= 0 && fd == esca__fd();
+}
+
+static inline void esca_fd_spare(long nfd)
+{
+	if (is_esca_fd(nfd))
+		esca__fd_move();
+}
+
+/* close_range(2) around the library's descriptor: the raw result. */
+static long close_range_sparing(unsigned int first, unsigned int last,
+				int flags)
+{
+	long g = esca__fd(), r = 0;
+
+	if (g < 0 || (unsigned int)g < first || (unsigned int)g > last ||
+	    first > last || (flags & CLOSE_RANGE_CLOEXEC) ||
+	    (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)))
+		return esca_direct(SYS_close_range, first, last, flags, 0, 0,
+				   0);
+	if ((unsigned int)g > first)
+		r = esca_direct(SYS_close_range, first, (unsigned int)g - 1,
+				flags, 0, 0, 0);
+	if (r == 0 && (unsigned int)g < last)
+		r = esca_direct(SYS_close_range, (unsigned int)g + 1, last,
+				flags, 0, 0, 0);
+	else if (r == 0 && first == last && (flags & CLOSE_RANGE_UNSHARE))
+		r = esca_direct(SYS_unshare, CLONE_FILES, 0, 0, 0, 0, 0);
+	return r;
+}
+
 /* ------------------------------------------------------------ offloaded */
 
 EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -714,11 +875,23 @@ EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 			      RAW(SYS_sendto, fd, buf, n, flags, 0, 0));
 }
 
+/*
+ * SCM_RIGHTS may hand one of our epolls to another process. Only a unix
+ * socket carries descriptors; the message itself is not read here (a bad
+ * pointer is the kernel's EFAULT to give, not a crash in the shim).
+ */
+static void may_pass_fds(int fd)
+{
+	uint32_t w = fd_word(fd);
+
+	if (fd_kind(w) != FK_SOCK || fd_family(w) == FF_UNIX ||
+	    fd_family(w) == FF_UNKNOWN)
+		fd_fork();
+}
+
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	/* SCM_RIGHTS may hand one of our epolls to another process */
-	if (msg && msg->msg_controllen)
-		fd_fork();
+	may_pass_fds(fd);
 	OFFLOADED(C_SENDMSG, fd, flags & MSG_DONTWAIT, SYS_sendmsg, fd, msg,
 		  flags, 0, 0, 0,
 		  real_sendmsg ? real_sendmsg(fd, msg, flags) :
@@ -854,9 +1027,15 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 EXPORT int close(int fd)
 {
 	struct shim_thread *st;
-	enum path p = enter(&st);
+	enum path p;
 	uint32_t w = fd_word(fd);
 	long r;
+
+	if (is_esca_fd(fd)) {
+		errno = EBADF;
+		return -1;
+	}
+	p = enter(&st);
 
 	if (p == P_SHIM) {
 		enum how h = policy(C_CLOSE, w, false, close_provable(w), st);
@@ -866,16 +1045,25 @@ EXPORT int close(int fd)
 			r = offload(C_CLOSE, h, st, SYS_close, fd, 0, 0, 0, 0,
 				    0);
 			if (r != -ENOSYS) {
+				/*
+				 * Again: a signal handler that ran since the
+				 * first forget may have closed fd and made a
+				 * new descriptor there, which the table
+				 * learnt and this close just ended.
+				 */
+				fd_forget(fd);
 				leave(st, p);
 				return (int)set_errno(r);
 			}
 		} else {
 			drain(st);
 		}
-	} else if (!__atomic_load_n(&g_vfork, __ATOMIC_RELAXED)) {
+	} else if (p == P_DIRECT) {
 		fd_forget(fd);
 	}
 	r = real_close ? real_close(fd) : RAW(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (p == P_SHIM)
+		fd_forget(fd); /* as above */
 	leave(st, p);
 	return (int)r;
 }
@@ -919,7 +1107,7 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			     RAW(SYS_epoll_ctl, epfd, op, fd, ev, 0, 0);
 	if (p == P_SHIM)
 		fd_ep_learn(fd, epfd, op, r < 0 ? -errno : r);
-	else if (!__atomic_load_n(&g_vfork, __ATOMIC_RELAXED))
+	else if (p == P_DIRECT)
 		fd_ep_set(fd, epfd, FD_EP_UNSURE);
 	leave(st, p);
 	return (int)r;
@@ -1009,21 +1197,21 @@ EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e,
  * from the result (LEARN runs with r holding the result, only on the
  * shim's own path: a vfork child must not write the parent's table).
  */
-#define BOOKKEEPING(type, DIRECT_CALL, LEARN)                       \
-	do {                                                        \
-		struct shim_thread *st_;                            \
-		enum path p_ = enter(&st_);                         \
-		type r;                                             \
-		if (p_ == P_SHIM)                                   \
-			drain(st_);                                 \
-		r = (DIRECT_CALL);                                  \
-		if (!__atomic_load_n(&g_vfork, __ATOMIC_RELAXED)) { \
-			int saved_ = errno;                         \
-			LEARN;                                      \
-			errno = saved_;                             \
-		}                                                   \
-		leave(st_, p_);                                     \
-		return r;                                           \
+#define BOOKKEEPING(type, DIRECT_CALL, LEARN) \
+	do {                                  \
+		struct shim_thread *st_;      \
+		enum path p_ = enter(&st_);   \
+		type r;                       \
+		if (p_ == P_SHIM)             \
+			drain(st_);           \
+		r = (DIRECT_CALL);            \
+		if (p_ != P_VFORK) {          \
+			int saved_ = errno;   \
+			LEARN;                \
+			errno = saved_;       \
+		}                             \
+		leave(st_, p_);               \
+		return r;                     \
 	} while (0)
 
 static unsigned int sock_family(int domain)
@@ -1269,7 +1457,7 @@ EXPORT int dup(int fd)
 EXPORT int dup2(int fd, int nfd)
 {
 	BOOKKEEPING(int,
-		    (fd != nfd ? fd_forget(nfd) : (void)0,
+		    (fd != nfd ? fd_forget(nfd) : (void)0, esca_fd_spare(nfd),
 		     real_dup2 ? real_dup2(fd, nfd) :
 				 (int)RAW(SYS_dup2, fd, nfd, 0, 0, 0, 0)),
 		    if (r >= 0 && fd != nfd) fd_copy(fd, nfd));
@@ -1278,7 +1466,7 @@ EXPORT int dup2(int fd, int nfd)
 EXPORT int dup3(int fd, int nfd, int flags)
 {
 	BOOKKEEPING(int,
-		    (fd != nfd ? fd_forget(nfd) : (void)0,
+		    (fd != nfd ? fd_forget(nfd) : (void)0, esca_fd_spare(nfd),
 		     real_dup3 ? real_dup3(fd, nfd, flags) :
 				 (int)RAW(SYS_dup3, fd, nfd, flags, 0, 0, 0)),
 		    if (r >= 0) fd_copy(fd, nfd));
@@ -1354,10 +1542,27 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		    (!(flags & CLOSE_RANGE_CLOEXEC) ?
 			     fd_forget_range(first, last) :
 			     (void)0,
-		     real_close_range ? real_close_range(first, last, flags) :
-					(int)RAW(SYS_close_range, first, last,
-						 flags, 0, 0, 0)),
+		     (int)set_errno(close_range_sparing(first, last, flags))),
 		    (void)r);
+}
+
+/*
+ * closefrom (glibc 2.34) closes through close_range inside libc, unseen:
+ * done here instead. Without close_range (kernels before 5.9) libc's own
+ * fallback runs, which does not spare the library's descriptor.
+ */
+EXPORT void closefrom(int lowfd)
+{
+	unsigned int first = lowfd < 0 ? 0 : (unsigned int)lowfd;
+	struct shim_thread *st;
+	enum path p = enter(&st);
+
+	if (p == P_SHIM)
+		drain(st);
+	fd_forget_range(first, ~0u); /* forgetting is always safe */
+	if (close_range_sparing(first, ~0u, 0) != 0 && real_closefrom)
+		real_closefrom(lowfd);
+	leave(st, p);
 }
 
 /* FILE and DIR streams close their descriptor inside libc, unseen. */
@@ -1388,6 +1593,22 @@ EXPORT int fclose(FILE *f)
 		    (void)r);
 }
 
+/* freopen closes the stream's descriptor and opens another, unseen. */
+EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+	int fd = stream_fd(f, false);
+
+	BOOKKEEPING(FILE *,
+		    (fd >= 0 ? fd_forget(fd) : (void)0,
+		     real_freopen(path, mode, f)),
+		    (void)r);
+}
+
+EXPORT FILE *freopen64(const char *path, const char *mode, FILE *f)
+{
+	return freopen(path, mode, f);
+}
+
 EXPORT int closedir(DIR *d)
 {
 	int fd = stream_fd(d, true);
@@ -1396,45 +1617,160 @@ EXPORT int closedir(DIR *d)
 		    (void)r);
 }
 
+static void atfork_child(void);
+
 /*
- * syscall(2) itself: the calls that change what descriptors mean or make
+ * syscall(2) itself: a call the shim does not offload, so this thread's
+ * deferred calls run first (DESIGN section 4.3: syscall(SYS_write) to the
+ * peer of a socket whose close was deferred must see it closed); the
+ * calls that end descriptors, change epoll sets or make processes and
  * threads are seen here too.
  */
 EXPORT long syscall(long nr, ...)
 {
+	struct shim_thread *st;
+	enum path p;
 	va_list ap;
-	long a[6];
+	long a[6], r;
 
 	va_start(ap, nr);
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
+	if (nr == SYS_close && is_esca_fd(a[0]))
+		return set_errno(-EBADF);
+	p = enter(&st);
+	if (p == P_SHIM)
+		drain(st);
 	switch (nr) {
 	case SYS_close:
+		fd_forget((int)a[0]);
+		break;
 	case SYS_dup2:
 	case SYS_dup3:
+		if (a[0] != a[1])
+			fd_forget((int)a[1]);
+		esca_fd_spare(a[1]);
+		break;
 	case SYS_close_range:
+		if (!(a[2] & CLOSE_RANGE_CLOEXEC))
+			fd_forget_range((unsigned int)a[0], (unsigned int)a[1]);
+		r = set_errno(close_range_sparing(
+			(unsigned int)a[0], (unsigned int)a[1], (int)a[2]));
+		leave(st, p);
+		return r;
+	case SYS_epoll_ctl:
+		/* the set changed unseen: nothing proven about the member */
+		if (p != P_VFORK)
+			fd_ep_set((int)a[2], (int)a[0], FD_EP_UNSURE);
+		break;
+	case SYS_fork:
+		/* a child that shares our epoll sets; no atfork handler runs */
+		fd_fork();
+		break;
 	case SYS_clone:
-	case SYS_clone3: {
-		BOOKKEEPING(long,
-			    (nr == SYS_close ?
-				     fd_forget((int)a[0]) :
-			     nr == SYS_dup2 || nr == SYS_dup3 ?
-				     fd_forget((int)a[1]) :
-			     nr == SYS_close_range ?
-				     fd_forget_range((unsigned)a[0],
-						     (unsigned)a[1]) :
-				     __atomic_store_n(&g_multithreaded, 1,
-						      __ATOMIC_RELAXED),
-			     RAW(nr, a[0], a[1], a[2], a[3], a[4], a[5])),
-			    (void)r);
+	case SYS_clone3:
+		fd_fork();
+		__atomic_store_n(&g_multithreaded, 1, __ATOMIC_RELAXED);
+		break;
 	}
-	default:
-		return RAW(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-	}
+	r = RAW(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (nr == SYS_fork && r == 0)
+		atfork_child();
+	leave(st, p);
+	return r;
 }
 
+/* sendmmsg is not offloaded; it may pass descriptors like sendmsg. */
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	may_pass_fds(fd);
+	BOOKKEEPING(int,
+		    real_sendmmsg ?
+			    real_sendmmsg(fd, v, n, flags) :
+			    (int)RAW(SYS_sendmmsg, fd, v, n, flags, 0, 0),
+		    (void)r);
+}
+
+/* (Called while resolve_all runs, e.g. by an allocator's set-up: look
+ * the one up now.) */
+#define PT_WRAPPER(ret, name, params, args)                                   \
+	EXPORT ret name params                                                \
+	{                                                                     \
+		struct shim_thread *st_;                                      \
+		enum path p_ = enter(&st_);                                   \
+		ret r_;                                                       \
+		if (!real_##name)                                             \
+			real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name); \
+		if (p_ == P_SHIM)                                             \
+			drain(st_);                                           \
+		r_ = real_##name args;                                        \
+		leave(st_, p_);                                               \
+		return r_;                                                    \
+	}
+PASS_THROUGH_CALLS(PT_WRAPPER)
+#undef PT_WRAPPER
+
 /* ------------------------------------------------------------ processes */
+
+/*
+ * Threads libc makes without calling pthread_create through the PLT,
+ * unseen by the shim: C11 thrd_create, and the notification threads of
+ * SIGEV_THREAD timers and message queues. As for pthread_create, no
+ * deferring from before the thread can exist.
+ */
+EXPORT int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
+{
+	__atomic_store_n(&g_multithreaded, 1, __ATOMIC_RELAXED);
+	BOOKKEEPING(int, real_thrd_create(t, fn, arg), (void)r);
+}
+
+EXPORT int timer_create(clockid_t clk, struct sigevent *sev, timer_t *tm)
+{
+	/* libc reads *sev the same way: a bad pointer crashes either way */
+	if (sev && sev->sigev_notify == SIGEV_THREAD)
+		__atomic_store_n(&g_multithreaded, 1, __ATOMIC_RELAXED);
+	BOOKKEEPING(int, real_timer_create(clk, sev, tm), (void)r);
+}
+
+EXPORT int mq_notify(mqd_t mq, const struct sigevent *sev)
+{
+	if (sev && sev->sigev_notify == SIGEV_THREAD)
+		__atomic_store_n(&g_multithreaded, 1, __ATOMIC_RELAXED);
+	BOOKKEEPING(int, real_mq_notify(mq, sev), (void)r);
+}
+
+/*
+ * unshare(CLONE_FILES) copies the descriptor table: a close deferred
+ * before it must have happened in the table that gets copied.
+ */
+EXPORT int unshare(int flags)
+{
+	BOOKKEEPING(int, real_unshare(flags), (void)r);
+}
+
+/*
+ * prctl(PR_SET_SECCOMP) installs a filter, after which esca.ko refuses
+ * the process and what is still queued would be made directly, through
+ * the filter: calls the program made before it (a sandbox closing what
+ * it will not need) must happen before it. Every option takes at most
+ * four more arguments.
+ */
+EXPORT int prctl(int option, ...)
+{
+	unsigned long a[4];
+	va_list ap;
+
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	BOOKKEEPING(int,
+		    real_prctl ? real_prctl(option, a[0], a[1], a[2], a[3]) :
+				 (int)RAW(SYS_prctl, option, a[0], a[1], a[2],
+					  a[3], 0),
+		    (void)r);
+}
 
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 			  void *(*fn)(void *), void *arg)
@@ -1451,6 +1787,57 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 EXPORT pid_t fork(void)
 {
 	BOOKKEEPING(pid_t, (fd_fork(), real_fork()), (void)r);
+}
+
+/*
+ * _Fork (glibc 2.34) runs no atfork handler: the same as fork, by hand
+ * (libesca finds itself in a child through its MADV_WIPEONFORK page).
+ */
+EXPORT pid_t _Fork(void)
+{
+	BOOKKEEPING(pid_t, (fd_fork(), real__Fork()),
+		    if (r == 0) atfork_child());
+}
+
+/*
+ * clone(2) through libc's wrapper, which runs no atfork handler either.
+ * Without CLONE_VM the child is a process: as fork (and one sharing our
+ * descriptor table, CLONE_FILES, sees every close at once: no
+ * deferring). With CLONE_VM and a TLS of its own (CLONE_SETTLS) it is a
+ * thread: no deferring. With CLONE_VM and our TLS (posix_spawn's way,
+ * done by hand) the child runs on this thread's shim state and ring, in
+ * its own descriptor table: like a vfork child, every call in the process
+ * goes direct while it may run -- until it execs or exits with
+ * CLONE_VFORK, for good without.
+ */
+EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	bool our_tls = (flags & CLONE_VM) && !(flags & CLONE_SETTLS);
+	struct shim_thread *st;
+	enum path p;
+	void *ptid, *tls, *ctid;
+	va_list ap;
+	int r;
+
+	va_start(ap, arg); /* read whether passed or not, as libc does */
+	ptid = va_arg(ap, void *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, void *);
+	va_end(ap);
+	p = enter(&st);
+	if (p == P_SHIM)
+		drain(st);
+	if (flags & (CLONE_VM | CLONE_FILES))
+		__atomic_store_n(&g_multithreaded, 1, __ATOMIC_RELAXED);
+	if (!(flags & CLONE_VM))
+		fd_fork();
+	if (our_tls)
+		__atomic_fetch_add(&g_vfork, 1, __ATOMIC_SEQ_CST);
+	r = real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+	if (our_tls && ((flags & CLONE_VFORK) || r < 0))
+		__atomic_fetch_sub(&g_vfork, 1, __ATOMIC_SEQ_CST);
+	leave(st, p);
+	return r;
 }
 
 EXPORT int posix_spawn(pid_t *pid, const char *path,
@@ -1504,6 +1891,68 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	BOOKKEEPING(int, real_fexecve(fd, argv, envp), (void)r);
+}
+
+EXPORT int execveat(int dfd, const char *path, char *const argv[],
+		    char *const envp[], int flags)
+{
+	BOOKKEEPING(int, real_execveat(dfd, path, argv, envp, flags), (void)r);
+}
+
+/*
+ * execl, execle and execlp build argv and exec inside libc, unseen: built
+ * here as libc does, then exec'd through the wrappers above, which wait
+ * for deferred calls first. Waiting matters: esca.ko's rings hold a
+ * reference on the descriptor table, so exec copies the table before the
+ * module's exit drain runs what was queued, and the new image would
+ * inherit a descriptor the program closed before it exec'd.
+ */
+static ptrdiff_t execl_argc(va_list ap)
+{
+	ptrdiff_t argc = 1;
+
+	while (va_arg(ap, const char *))
+		if (++argc == INT_MAX)
+			return -1;
+	return argc;
+}
+
+#define EXECL_ARGV(argv, arg, last)              \
+	va_list ap;                              \
+	ptrdiff_t argc;                          \
+	va_start(ap, arg);                       \
+	argc = execl_argc(ap);                   \
+	va_end(ap);                              \
+	if (argc < 0) {                          \
+		errno = E2BIG;                   \
+		return -1;                       \
+	}                                        \
+	char *argv[argc + 1];                    \
+	va_start(ap, arg);                       \
+	argv[0] = (char *)arg;                   \
+	for (ptrdiff_t i_ = 1; i_ <= argc; i_++) \
+		argv[i_] = va_arg(ap, char *);   \
+	last;                                    \
+	va_end(ap)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	EXECL_ARGV(argv, arg, (void)0);
+	return execve(path, argv, environ);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	char **envp;
+
+	EXECL_ARGV(argv, arg, envp = va_arg(ap, char **));
+	return execve(path, argv, envp);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	EXECL_ARGV(argv, arg, (void)0);
+	return execvp(file, argv);
 }
 
 /*
@@ -1704,7 +2153,8 @@ __attribute__((constructor(101))) static void shim_init(void)
 	read_settings();
 	if (pthread_key_create(&g_key, thread_end) == 0)
 		g_key_ok = true;
-	pthread_atfork(NULL, NULL, atfork_child);
+	/* forks inside libc (forkpty, daemon...) share epoll sets too */
+	pthread_atfork(fd_fork, NULL, atfork_child);
 	g_ready = true;
 	if (cfg.log >= 2) {
 		static const char *const mode[] = { "", "all", "defer-only",

@@ -544,6 +544,14 @@ static long sim_sys(long nr, long a0, long a1, long a2, long a3, long a4,
 		if (sim.fd >= 0 && a0 == sim.fd)
 			return sim_ioctl((unsigned long)a1, a2);
 		break;
+	case SYS_fcntl: /* the library moves its descriptor: follow it */
+		if (sim.fd >= 0 && a0 == sim.fd && a1 == F_DUPFD_CLOEXEC) {
+			ret = esca_direct(nr, a0, a1, a2, a3, a4, a5);
+			if (ret >= 0)
+				sim.fd = (int)ret;
+			return ret;
+		}
+		break;
 	case SYS_mmap:
 		if (sim.fd >= 0 && a4 == sim.fd)
 			return sim_mmap(a1, a2, a3, a5);
