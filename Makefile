@@ -3,7 +3,8 @@
 #   make              library, tools, tests and esca.ko for kernel K
 #   make deps         install the Debian packages needed (run once)
 #   make test         host unit tests, then the guest suite on 6.1 and 6.12
-#   make demo         direct vs offloaded calls, side by side, in a guest
+#   make demo         direct vs offloaded calls, then nginx vanilla vs ESCA
+#                     under wrk, side by side, in a guest
 #   make unittest | vmtest | guest K=6.12 | format | clean
 #
 # K selects the tested Debian kernel (6.1 or 6.12); KDIR overrides the
@@ -25,7 +26,8 @@ LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h lib/internal.h \
 	lib/fdtab.h
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
-TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-diff
+TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-traps \
+	$(B)/bin/esca-check $(B)/bin/esca-diff
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 SHIMTESTS := $(patsubst tests/shim/%.c,$(B)/shimtests/%,$(wildcard tests/shim/t-*.c))
@@ -62,6 +64,10 @@ $(B)/bin/esca-stat: tools/esca-stat.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
+$(B)/bin/esca-check: tests/servers/esca-check.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
 $(B)/bin/esca-micro: bench/micro/esca-micro.c tests/vm/perfcount.h $(B)/lib/libesca.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
@@ -74,6 +80,10 @@ $(B)/bin/esca-diff: tests/shim/esca-diff.c
 $(B)/shimtests/%: tests/shim/%.c tests/shim/shimtest.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(B)/bin/esca-traps: bench/servers/esca-traps.c tests/vm/perfcount.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(LDFLAGS)
 
 $(B)/vmtests/%: tests/vm/%.c $(wildcard tests/vm/*.h) $(B)/lib/libesca.a
 	@mkdir -p $(@D)
@@ -130,6 +140,12 @@ demo: deps
 		for i in $$(seq 50); do grep -q live_contexts=0 /proc/esca/stats && break; sleep 0.1; done; \
 		echo "module counters after the run (the process has exited, its context is gone):" && \
 		bin/esca-stat'
+	@echo
+	@# nginx vanilla vs under ESCA: server, wrk and the consumer each on a
+	@# CPU of their own, so this guest gets three.
+	@ESCA_VM_SMP=3 ESCA_VM_MEM=3G tests/vm/run --kernel $(K) --servers \
+		--insmod-args "cores=2 dev_mode=0666" --add bench/servers/demo-nginx.sh \
+		-- 'sh /extra/demo-nginx.sh'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -45,6 +45,7 @@ enum { FF_UNKNOWN, FF_INET, FF_UNIX, FF_OTHER };
 #define FD_NB_KNOWN (1u << 7) /* FD_NB is the truth */
 #define FD_NB (1u << 8) /* O_NONBLOCK */
 #define FD_LIBC (1u << 9) /* a FILE or DIR stream owns it */
+#define FD_LINGER (1u << 10) /* SO_LINGER was set: its close is bounced */
 
 /* fd_ep_member() answers */
 enum { FD_EP_UNSURE, FD_EP_OUT, FD_EP_IN };
@@ -198,15 +199,14 @@ static inline void fd_set_nonblock(int fd, bool nb)
 	__atomic_store_n(&e->w, w, __ATOMIC_RELAXED);
 }
 
-static inline void fd_set_libc(int fd)
+static inline void fd_set_flag(int fd, uint32_t flag)
 {
 	struct fd_ent *e = fd_slot(fd, false);
 
 	if (e)
-		__atomic_store_n(&e->w,
-				 __atomic_load_n(&e->w, __ATOMIC_RELAXED) |
-					 FD_LIBC,
-				 __ATOMIC_RELAXED);
+		__atomic_store_n(
+			&e->w, __atomic_load_n(&e->w, __ATOMIC_RELAXED) | flag,
+			__ATOMIC_RELAXED);
 }
 
 /* The id of epoll @epfd if nobody outside this process can change it. */

@@ -125,11 +125,13 @@ enum shim_stat {
 	S_DIRECT_ENOSYS, /* the module did not know it */
 	S_DRAINS, /* waits for deferred calls before another call */
 	S_DEFER_FAILED, /* a deferred call failed: must stay 0 */
-	S_NSTATS
+	S_NSTATS,
+	/* then per call: S_NSTATS + 2 * call + (0 direct, 1 offloaded) */
+	S_ALL = S_NSTATS + 2 * C_NCALLS
 };
 
 struct shim_thread {
-	unsigned long stat[S_NSTATS];
+	unsigned long stat[S_ALL];
 	int depth; /* > 0 while inside the shim: a signal handler's call
 		    * then goes direct */
 	bool seen; /* counted and checked on the first call */
@@ -139,7 +141,7 @@ struct shim_thread {
 static __thread struct shim_thread t_shim;
 static pthread_mutex_t g_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shim_thread *g_threads;
-static unsigned long g_stat_done[S_NSTATS]; /* threads that ended */
+static unsigned long g_stat_done[S_ALL]; /* threads that ended */
 static pthread_key_t g_key;
 static bool g_key_ok;
 
@@ -153,9 +155,15 @@ static int g_multithreaded;
 static int g_vfork __attribute__((used));
 static bool g_ready; /* constructor done */
 
-static inline void count(struct shim_thread *st, enum shim_stat s)
+static inline void count(struct shim_thread *st, unsigned int s)
 {
 	__atomic_store_n(&st->stat[s], st->stat[s] + 1, __ATOMIC_RELAXED);
+}
+
+static inline void count_call(struct shim_thread *st, enum call c,
+			      bool offloaded)
+{
+	count(st, S_NSTATS + 2 * c + offloaded);
 }
 
 static void thread_end(void *arg)
@@ -164,7 +172,7 @@ static void thread_end(void *arg)
 
 	esca_thread_exit();
 	pthread_mutex_lock(&g_threads_lock);
-	for (int i = 0; i < S_NSTATS; i++)
+	for (int i = 0; i < S_ALL; i++)
 		g_stat_done[i] += st->stat[i];
 	if (st->prev)
 		st->prev->next = st->next;
@@ -285,6 +293,7 @@ REAL(DIR *, fdopendir, int);
 REAL(int, closedir, DIR *);
 REAL(long, syscall, long, ...);
 REAL(void, __chk_fail, void);
+REAL(void, _exit, int);
 
 /*
  * Resolve the next definition of every wrapped function. Until this ran
@@ -373,6 +382,7 @@ static void resolve_all(void)
 	R(closedir);
 	R(syscall);
 	R(__chk_fail);
+	R(_exit);
 #undef R
 	__atomic_store_n(&g_resolved, 2, __ATOMIC_RELEASE);
 }
@@ -502,7 +512,8 @@ static bool close_provable(uint32_t w)
 	case FK_EVENTFD:
 	case FK_TIMERFD:
 	case FK_EPOLL:
-		return !(w & FD_LIBC);
+		/* SO_LINGER: the module bounces the close (it would wait) */
+		return !(w & (FD_LIBC | FD_LINGER));
 	default:
 		return false;
 	}
@@ -523,37 +534,47 @@ static enum how policy(enum call c, uint32_t w, bool dontwait, bool provable,
 	    (cfg.mode == OFFLOAD_DEFER_ONLY && !may_defer) ||
 	    (cfg.mode != OFFLOAD_DEFER_ONLY && !call_enabled(c))) {
 		count(st, S_DIRECT_POLICY);
+		count_call(st, c, false);
 		return H_DIRECT;
 	}
 	if (c <= C_PWRITE && bounce_hint(w, dontwait)) {
 		count(st, S_DIRECT_HINT);
+		count_call(st, c, false);
 		return H_DIRECT;
 	}
 	if (!esca_active()) {
 		count(st, S_DIRECT_NOMODULE);
+		count_call(st, c, false);
 		return H_DIRECT;
 	}
 	return may_defer ? H_DEFER : H_SYNC;
 }
 
 /* Offload (sync or deferred); the raw result, or -ENOSYS to go direct. */
-static long offload(enum how how, struct shim_thread *st, long nr, long a0,
-		    long a1, long a2, long a3, long a4, long a5)
+static long offload(enum call c, enum how how, struct shim_thread *st, long nr,
+		    long a0, long a1, long a2, long a3, long a4, long a5)
 {
 	long r;
 
 	if (how == H_DEFER) {
+		/* its result is proven 0; if the ring was gone and the call
+		 * made directly, esca_defer says how it went (never failed) */
 		r = esca_defer(nr, a0, a1, a2, a3, a4, a5);
+		if (r < 0)
+			count(st, S_DEFER_FAILED);
 		count(st, S_DEFERRED);
+		count_call(st, c, true);
 		return 0;
 	}
 	r = esca_call(nr, a0, a1, a2, a3, a4, a5);
 	if (r == -ENOSYS) {
 		/* an older module without this call: a direct call is exact */
 		count(st, S_DIRECT_ENOSYS);
+		count_call(st, c, false);
 		return -ENOSYS;
 	}
 	count(st, S_SYNC);
+	count_call(st, c, true);
 	return r;
 }
 
@@ -570,7 +591,7 @@ static long offload(enum how how, struct shim_thread *st, long nr, long a0,
 			enum how h_ =                                         \
 				policy(c, fd_word(fd), dontwait, false, st_); \
 			if (h_ != H_DIRECT) {                                 \
-				r_ = offload(h_, st_, nr, (long)(a0),         \
+				r_ = offload(c, h_, st_, nr, (long)(a0),      \
 					     (long)(a1), (long)(a2),          \
 					     (long)(a3), (long)(a4),          \
 					     (long)(a5));                     \
@@ -806,6 +827,9 @@ EXPORT int fchown(int fd, uid_t uid, gid_t gid)
 EXPORT int setsockopt(int fd, int level, int name, const void *val,
 		      socklen_t len)
 {
+	/* before the call: a close deferred meanwhile must know */
+	if (level == SOL_SOCKET && name == SO_LINGER)
+		fd_set_flag(fd, FD_LINGER);
 	OFFLOADED(C_SETSOCKOPT, fd, false, SYS_setsockopt, fd, level, name, val,
 		  len, 0,
 		  real_setsockopt ?
@@ -839,7 +863,8 @@ EXPORT int close(int fd)
 
 		fd_forget(fd);
 		if (h != H_DIRECT) {
-			r = offload(h, st, SYS_close, fd, 0, 0, 0, 0, 0);
+			r = offload(C_CLOSE, h, st, SYS_close, fd, 0, 0, 0, 0,
+				    0);
 			if (r != -ENOSYS) {
 				leave(st, p);
 				return (int)set_errno(r);
@@ -878,8 +903,8 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		if (h != H_DIRECT) {
 			if (provable)
 				fd_ep_set(fd, epfd, FD_EP_OUT);
-			r = offload(h, st, SYS_epoll_ctl, epfd, op, fd,
-				    (long)ev, 0, 0);
+			r = offload(C_EPOLL_CTL, h, st, SYS_epoll_ctl, epfd, op,
+				    fd, (long)ev, 0, 0);
 			if (r != -ENOSYS) {
 				if (h == H_SYNC)
 					fd_ep_learn(fd, epfd, op, r);
@@ -1049,6 +1074,9 @@ static void learn_accept(int lfd, int r, int flags)
 		return;
 	fd_new(r, FK_SOCK, fd_kind(lw) == FK_SOCK ? fd_family(lw) : FF_UNKNOWN,
 	       flags & SOCK_NONBLOCK);
+	/* the accepted socket inherits its listener's SO_LINGER */
+	if (fd_kind(lw) != FK_SOCK || (lw & FD_LINGER))
+		fd_set_flag(r, FD_LINGER);
 }
 
 EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
@@ -1335,12 +1363,13 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 /* FILE and DIR streams close their descriptor inside libc, unseen. */
 EXPORT FILE *fdopen(int fd, const char *mode)
 {
-	BOOKKEEPING(FILE *, real_fdopen(fd, mode), if (r) fd_set_libc(fd));
+	BOOKKEEPING(FILE *, real_fdopen(fd, mode),
+		    if (r) fd_set_flag(fd, FD_LIBC));
 }
 
 EXPORT DIR *fdopendir(int fd)
 {
-	BOOKKEEPING(DIR *, real_fdopendir(fd), if (r) fd_set_libc(fd));
+	BOOKKEEPING(DIR *, real_fdopendir(fd), if (r) fd_set_flag(fd, FD_LIBC));
 }
 
 /* libc declares these arguments nonnull; programs still pass NULL. */
@@ -1613,16 +1642,23 @@ static void read_settings(void)
 
 static void stats_report(void)
 {
-	unsigned long sum[S_NSTATS];
+	unsigned long sum[S_ALL];
+	char line[1024];
+	int len = 0;
 	const struct shim_thread *st;
 
-	pthread_mutex_lock(&g_threads_lock);
+	/* try only: _exit may come from a child whose lock was held by a
+	 * thread that did not follow it through a raw fork */
+	bool locked = pthread_mutex_trylock(&g_threads_lock) == 0;
+
 	memcpy(sum, g_stat_done, sizeof(sum));
-	for (st = g_threads; st; st = st->next)
-		for (int i = 0; i < S_NSTATS; i++)
+	for (st = locked ? g_threads : &t_shim; st;
+	     st = locked ? st->next : NULL)
+		for (int i = 0; i < S_ALL; i++)
 			sum[i] +=
 				__atomic_load_n(&st->stat[i], __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&g_threads_lock);
+	if (locked)
+		pthread_mutex_unlock(&g_threads_lock);
 	say("esca-stats pid=%ld sync=%lu deferred=%lu direct=%lu (policy=%lu hint=%lu nomodule=%lu signal=%lu enosys=%lu) drains=%lu bounced=%lu deferred_failed=%lu\n",
 	    esca_direct(SYS_getpid, 0, 0, 0, 0, 0, 0), sum[S_SYNC],
 	    sum[S_DEFERRED],
@@ -1631,6 +1667,18 @@ static void stats_report(void)
 	    sum[S_DIRECT_POLICY], sum[S_DIRECT_HINT], sum[S_DIRECT_NOMODULE],
 	    sum[S_DIRECT_SIGNAL], sum[S_DIRECT_ENOSYS], sum[S_DRAINS],
 	    esca__bounced(), sum[S_DEFER_FAILED]);
+	/* per call: offloaded/all, for the calls the process made */
+	for (int c = 0; c < C_NCALLS && len < (int)sizeof(line) - 64; c++) {
+		unsigned long off = sum[S_NSTATS + 2 * c + 1],
+			      all = off + sum[S_NSTATS + 2 * c];
+
+		if (all)
+			len += snprintf(line + len, sizeof(line) - (size_t)len,
+					" %s=%lu/%lu", call_name[c], off, all);
+	}
+	if (len)
+		say("esca-stats-calls pid=%ld offloaded/all:%s\n",
+		    esca_direct(SYS_getpid, 0, 0, 0, 0, 0, 0), line);
 }
 
 /* fork child: only the forking thread exists, with fresh counters. */
@@ -1674,4 +1722,21 @@ __attribute__((destructor)) static void shim_fini(void)
 {
 	if (cfg.stats)
 		stats_report();
+}
+
+/*
+ * _exit skips destructors; servers use it too (h2o on SIGTERM, redis's
+ * BGSAVE child): the report is printed here then. Not in a vfork child,
+ * which borrows our memory and has counted nothing.
+ */
+EXPORT void _exit(int status)
+{
+	resolve();
+	if (cfg.stats && g_ready &&
+	    !__atomic_load_n(&g_vfork, __ATOMIC_RELAXED))
+		stats_report();
+	if (real__exit)
+		real__exit(status);
+	for (;;)
+		esca_direct(SYS_exit_group, status, 0, 0, 0, 0, 0);
 }

@@ -7,6 +7,10 @@ set -euo pipefail
 BASE_PKGS=(gcc make git qemu-system-x86 busybox-static cpio kmod gzip file
            linux-headers-amd64 pahole
            liburcu-dev libhwloc-dev hwloc numactl wrk clang-format)
+# Real servers and their load tools (tests/servers, bench/servers; copied into
+# the guest by tests/vm/run --servers). Their services must not start on the host.
+SERVER_PKGS=(nginx lighttpd redis-server redis-tools memcached h2o
+             libmemcached-tools wrk numactl)
 
 log() { echo "deps: $*"; }
 die() { echo "deps: error: $*" >&2; exit 1; }
@@ -25,7 +29,9 @@ newest_612() {  # prints e.g. 6.12.117+deb12, or nothing
 
 log "checking base packages"
 missing=()
-for p in "${BASE_PKGS[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${BASE_PKGS[@]}" "${SERVER_PKGS[@]}"; do
+    installed "$p" || case " ${missing[*]} " in *" $p "*) ;; *) missing+=("$p") ;; esac
+done
 
 log "finding newest 6.12 kernel version"
 V=$(newest_612)
@@ -55,9 +61,28 @@ if [ $updated = 0 ]; then
     log "missing: ${missing[*]}; running apt-get update"
     $SUDO apt-get update -qq || die "apt-get update failed"
 fi
+# Keep maintainer scripts from starting services (nginx, redis, memcached...)
+# on the host: invoke-rc.d asks policy-rc.d, and 101 means "action forbidden".
+# An existing policy-rc.d is put back afterwards, byte for byte.
+POLICY=/usr/sbin/policy-rc.d
+POLICY_SAVED=
+restore_policy() {
+    if [ -n "$POLICY_SAVED" ]; then $SUDO cp -p "$POLICY_SAVED" "$POLICY"; $SUDO rm -f "$POLICY_SAVED"
+    else $SUDO rm -f "$POLICY"; fi
+}
+if [ -e "$POLICY" ]; then
+    POLICY_SAVED=$(mktemp /tmp/esca-policy-rc.d.XXXXXX)
+    $SUDO cp -p "$POLICY" "$POLICY_SAVED"
+fi
+trap restore_policy EXIT
+printf '#!/bin/sh\n# written by ESCA scripts/deps.sh during apt-get install\nexit 101\n' \
+    | $SUDO tee "$POLICY" >/dev/null
+$SUDO chmod 0755 "$POLICY"
+
 log "installing: ${missing[*]}"
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
     || die "apt-get install failed"
+restore_policy; trap - EXIT
 # Sanity: the install must not have brought a kernel image along.
 if dpkg-query -W -f='${Package} ${Status}\n' 'linux-image-*' 2>/dev/null | grep -q ' installed$'; then
     echo "deps: WARNING: a linux-image-* package is installed on the host" >&2
