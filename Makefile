@@ -27,16 +27,17 @@ LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h lib/internal.h \
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
 TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-traps \
-	$(B)/bin/esca-check
+	$(B)/bin/esca-check $(B)/bin/esca-diff
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
+SHIMTESTS := $(patsubst tests/shim/%.c,$(B)/shimtests/%,$(wildcard tests/shim/t-*.c))
 
 .PHONY: all user module guest deps test unittest vmtest demo format clean
 
 all: user module
 
 user: $(B)/lib/libesca.a $(B)/lib/libesca.so $(B)/lib/libesca-preload.so \
-	$(TOOLS) $(VMTESTS) $(UNITTESTS)
+	$(TOOLS) $(VMTESTS) $(UNITTESTS) $(SHIMTESTS)
 
 deps:
 	@scripts/deps.sh
@@ -71,6 +72,15 @@ $(B)/bin/esca-micro: bench/micro/esca-micro.c tests/vm/perfcount.h $(B)/lib/libe
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
 
+# The shim's tests use libc only: they run directly and under the shim.
+$(B)/bin/esca-diff: tests/shim/esca-diff.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(B)/shimtests/%: tests/shim/%.c tests/shim/shimtest.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
 $(B)/bin/esca-traps: bench/servers/esca-traps.c tests/vm/perfcount.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(LDFLAGS)
@@ -103,6 +113,8 @@ guest: user module
 	@cp $(TOOLS) $(KB)/root/bin/
 	@cp $(B)/lib/libesca.so $(B)/lib/libesca-preload.so $(KB)/root/lib/
 	@cp $(VMTESTS) tests/vm/suite.sh tests/vm/t-*.sh $(KB)/root/tests/
+	@mkdir -p $(KB)/root/shimtests
+	@cp $(SHIMTESTS) tests/shim/run.sh $(KB)/root/shimtests/
 	@# FUSE tests need /dev/fuse: carry the kernel's fuse.ko when it is a
 	@# module (6.1); 6.12 has it built in.
 	@img=$$(scripts/kernel.sh image $(K) 2>/dev/null) || img=; \
