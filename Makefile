@@ -2,7 +2,8 @@
 #
 #   make              library, tools, tests and esca.ko for kernel K
 #   make deps         install the Debian packages needed (run once)
-#   make test         host unit tests, then the guest suite on 6.1 and 6.12
+#   make test         host unit tests and shim tests, then the guest suite
+#                     (module, shim, real servers) on 6.1 and 6.12
 #   make demo         direct vs offloaded calls, then nginx vanilla vs ESCA
 #                     under wrk, side by side, in a guest
 #   make unittest | vmtest | guest K=6.12 | format | clean
@@ -131,8 +132,11 @@ vmtest:
 test: deps
 	@$(MAKE) -s user
 	@tests/unit/run $(UNITTESTS) | tee $(B)/unit.log
+	@# the shim on the host (no module: every call direct, the table and
+	@# the bookkeeping still at work): 10,000 random programs + rule tests
+	@ESCA_DIFF_N=10000 sh tests/shim/run.sh | tee $(B)/shim.log
 	@tests/vm/suite-all $(KERNELS) | tee $(B)/vm.log
-	@tests/total $(B)/unit.log $(B)/vm.log
+	@tests/total $(B)/unit.log $(B)/shim.log $(B)/vm.log
 
 demo: deps
 	@$(MAKE) -s guest K=$(K)

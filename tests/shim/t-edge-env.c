@@ -89,7 +89,10 @@ static void run(const char *name, const char *const *env, int lines,
 		char *e = strchr(l, '\n');
 		size_t ll = e ? (size_t)(e - l) : strlen(l);
 
-		if (!strncmp(l, "esca", 4)) {
+		/* without the module (a host run) its one line is expected
+		 * besides the settings' own */
+		if (!strncmp(l, "esca", 4) &&
+		    !memmem(l, ll, "module not loaded", 17)) {
 			n++;
 			if ((needle &&
 			     !memmem(l, ll, needle, strlen(needle))) ||
@@ -149,8 +152,9 @@ static void env_log_stats(void)
 	    0, NULL);
 	run("env-stats: yes", (const char *[]){ "ESCA_STATS=yes", NULL }, 1,
 	    "ESCA_STATS=yes");
-	run("env-stats: 1 gives one stats line",
-	    (const char *[]){ "ESCA_STATS=1", NULL }, 1, "esca-stats pid=");
+	/* the totals, then the per-call counts of the calls it made */
+	run("env-stats: 1 gives the stats lines",
+	    (const char *[]){ "ESCA_STATS=1", NULL }, 2, "esca-stats");
 	run("env-all-bad: one line each",
 	    (const char *[]){ "ESCA_LOG=9", "ESCA_STATS=2", "ESCA_OFFLOAD=x",
 			      "ESCA_SPIN_US=-5", "ESCA_ENTRIES=3", NULL },
