@@ -204,9 +204,12 @@ static void atfork_prepare(void)
  */
 static void atfork_child(void)
 {
-	if (g_alive)
-		sys(SYS_munmap, (long)g_alive, 4096, 0, 0, 0, 0);
-	g_alive = NULL;
+	int *alive = g_alive;
+
+	g_alive = NULL; /* before the page goes: a handler may look */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (alive)
+		sys(SYS_munmap, (long)alive, 4096, 0, 0, 0, 0);
 	if (g_fd >= 0)
 		sys(SYS_close, g_fd, 0, 0, 0, 0, 0);
 	g_fd = -1;
@@ -353,8 +356,17 @@ static int init_locked(void)
 	if ((unsigned long)ret < (unsigned long)-4095) {
 		if (sys(SYS_madvise, ret, 4096, MADV_WIPEONFORK, 0, 0, 0) ==
 		    0) {
-			g_alive = (int *)ret;
-			*g_alive = 1;
+			/*
+			 * The 1 first, then the page: other threads read
+			 * g_alive with no lock (fork_check), and a page that
+			 * still read 0 would make one of them take this
+			 * process for a fork child -- close g_fd and
+			 * re-initialise g_lock while we hold it (a second
+			 * SETUP failing EBUSY, maps failing EBADF, SIGSEGV).
+			 */
+			*(int *)ret = 1;
+			__atomic_store_n(&g_alive, (int *)ret,
+					 __ATOMIC_RELEASE);
 		} else {
 			sys(SYS_munmap, ret, 4096, 0, 0, 0, 0);
 		}
@@ -365,7 +377,9 @@ static int init_locked(void)
 /* In a fork child that pthread_atfork never told: start afresh. */
 static inline void fork_check(void)
 {
-	if (g_alive && !__atomic_load_n(g_alive, __ATOMIC_RELAXED))
+	int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
+
+	if (alive && !__atomic_load_n(alive, __ATOMIC_RELAXED))
 		atfork_child();
 }
 
@@ -814,11 +828,12 @@ bool esca__pending(void)
 bool esca__settle(void)
 {
 	struct esca_thread *t = &t_self;
+	int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
 	struct esca_pring r;
 	uint32_t tail;
 
 	if (t->state != T_READY ||
-	    (g_alive && !__atomic_load_n(g_alive, __ATOMIC_RELAXED)))
+	    (alive && !__atomic_load_n(alive, __ATOMIC_RELAXED)))
 		return true;
 	r = t->ring; /* a private copy: the interrupted code owns t->ring */
 	tail = __atomic_load_n(&r.sq->sq_tail, __ATOMIC_ACQUIRE);
