@@ -205,9 +205,12 @@ static void atfork_prepare(void)
  */
 static void atfork_child(void)
 {
-	if (g_alive)
-		sys(SYS_munmap, (long)g_alive, 4096, 0, 0, 0, 0);
-	g_alive = NULL;
+	int *alive = g_alive;
+
+	g_alive = NULL; /* before the page goes: a handler may look */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (alive)
+		sys(SYS_munmap, (long)alive, 4096, 0, 0, 0, 0);
 	if (g_fd >= 0)
 		sys(SYS_close, g_fd, 0, 0, 0, 0, 0);
 	g_fd = -1;
@@ -364,8 +367,14 @@ static int init_locked(void)
 	if ((unsigned long)ret < (unsigned long)-4095) {
 		if (sys(SYS_madvise, ret, 4096, MADV_WIPEONFORK, 0, 0, 0) ==
 		    0) {
-			/* the 1 before the pointer: another thread that saw
-			 * the page at 0 would take itself for a fork child */
+			/*
+			 * The 1 first, then the page: other threads read
+			 * g_alive with no lock (fork_check), and a page that
+			 * still read 0 would make one of them take this
+			 * process for a fork child -- close g_fd and
+			 * re-initialise g_lock while we hold it (a second
+			 * SETUP failing EBUSY, maps failing EBADF, SIGSEGV).
+			 */
 			*(int *)ret = 1;
 			__atomic_store_n(&g_alive, (int *)ret,
 					 __ATOMIC_RELEASE);
@@ -379,7 +388,7 @@ static int init_locked(void)
 /* In a fork child that pthread_atfork never told: start afresh. */
 static inline void fork_check(void)
 {
-	const int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
+	int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
 
 	if (alive && !__atomic_load_n(alive, __ATOMIC_RELAXED))
 		atfork_child();
@@ -830,10 +839,9 @@ bool esca__pending(void)
 bool esca__settle(void)
 {
 	struct esca_thread *t = &t_self;
+	int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
 	struct esca_pring r;
 	uint32_t tail;
-
-	const int *alive = __atomic_load_n(&g_alive, __ATOMIC_ACQUIRE);
 
 	if (t->state != T_READY ||
 	    (alive && !__atomic_load_n(alive, __ATOMIC_RELAXED)))

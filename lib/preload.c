@@ -754,7 +754,8 @@ static inline bool is_esca_fd(long fd)
 
 static inline void esca_fd_spare(long nfd)
 {
-	if (is_esca_fd(nfd))
+	/* not from a vfork child: its table is its own, our memory is not */
+	if (is_esca_fd(nfd) && !__atomic_load_n(&g_vfork, __ATOMIC_RELAXED))
 		esca__fd_move();
 }
 
