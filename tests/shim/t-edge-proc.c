@@ -605,8 +605,10 @@ static void fork_threads_race(void)
 		/* complaints only: not the stats lines of ESCA_STATS=1
 		 * (printed at _exit), nor the module-absent line of a host
 		 * run */
-		for (char *l = buf; (l = strstr(l, "esca: ")); l++)
-			if (strncmp(l,
+		for (char *l = buf; l && *l;
+		     l = strchr(l, '\n'), l = l ? l + 1 : l)
+			if (!strncmp(l, "esca: ", 6) &&
+			    strncmp(l,
 				    "esca: cannot open /dev/esca: module not loaded",
 				    46))
 				lines++;
