@@ -74,7 +74,9 @@ run() {
 		failed_names="$failed_names $name"
 		[ $rc -eq 124 ] && echo "  (timed out after $limit s)"
 		echo "FAIL $name (exit $rc, ${secs} s)"
-		sed 's/^/  | /' "$out" | head -80
+		# the failed checks first, then the output's start
+		grep -E '^FAIL' "$out" | head -n 20 | sed 's/^/  | /'
+		grep -v -e 'module not loaded' -e '^esca-stats' "$out" | head -n 60 | sed 's/^/  | /
 	fi
 	rm -f "$out"
 }
