@@ -194,6 +194,12 @@ static void thread_end(void *arg)
 		st->next->prev = st->prev;
 	pthread_mutex_unlock(&g_threads_lock);
 	memset(st, 0, sizeof(*st));
+	/*
+	 * Never listed again: a call made after this (another key's
+	 * destructor closing a descriptor) would link this TLS block, which
+	 * goes with the thread, into the list for good.
+	 */
+	st->seen = true;
 }
 
 /* A thread's first call into the shim: list it for the exit report. */
@@ -2102,7 +2108,10 @@ static void stats_report(void)
 	bool locked = pthread_mutex_trylock(&g_threads_lock) == 0;
 
 	memcpy(sum, g_stat_done, sizeof(sum));
-	for (st = locked ? g_threads : &t_shim; st;
+	/* bounded: a report must never hang an exit */
+	int walked = 0;
+
+	for (st = locked ? g_threads : &t_shim; st && walked++ < 1000000;
 	     st = locked ? st->next : NULL)
 		for (int i = 0; i < S_ALL; i++)
 			sum[i] +=

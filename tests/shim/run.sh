@@ -12,7 +12,7 @@
 #      ESCA_DIFF_N     programs (default 10000)
 #      ESCA_PRELOAD    the shim (default: found from the layout)
 #      ESCA_SHIM_DIRECT=0  skip the direct runs of the t-* tests
-#      ESCA_TEST_TIMEOUT   seconds per test (default 3600)
+#      ESCA_TEST_TIMEOUT   seconds per test (default 900)
 #
 # Time: natively about 30 s for 10000 programs. In a TCG guest with the
 # module, about 0.25 s per program (direct and shim runs together), so
@@ -33,7 +33,7 @@ fi
 shim=${ESCA_PRELOAD:-$lib/libesca-preload.so}
 n=${ESCA_DIFF_N:-10000}
 seed=${ESCA_DIFF_SEED:-$(($(date +%s) % 1000000 * 1000))}
-limit=${ESCA_TEST_TIMEOUT:-3600}
+limit=${ESCA_TEST_TIMEOUT:-900}
 passed=0
 failed=0
 failed_names=
