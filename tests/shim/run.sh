@@ -76,7 +76,7 @@ run() {
 		echo "FAIL $name (exit $rc, ${secs} s)"
 		# the failed checks first, then the output's start
 		grep -E '^FAIL' "$out" | head -n 20 | sed 's/^/  | /'
-		grep -v -e 'module not loaded' -e '^esca-stats' "$out" | head -n 60 | sed 's/^/  | /
+		grep -v -e 'module not loaded' -e '^esca-stats' "$out" | head -n 60 | sed 's/^/  | /'
 	fi
 	rm -f "$out"
 }
