@@ -78,7 +78,7 @@ $(B)/bin/esca-diff: tests/shim/esca-diff.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
-$(B)/shimtests/%: tests/shim/%.c tests/shim/shimtest.h
+$(B)/shimtests/%: tests/shim/%.c $(wildcard tests/shim/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 

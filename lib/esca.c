@@ -106,11 +106,19 @@ static long direct_args(uint32_t nr, const __u64 a[6])
 	return sys(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
+/* Calls the module bounced that were then made here, all threads. */
+static unsigned long g_bounced;
+
+/* A call the module bounced (it had no effect there): make it here. */
+static long make_bounced(uint32_t nr, const __u64 a[6])
+{
+	__atomic_fetch_add(&g_bounced, 1, __ATOMIC_RELAXED);
+	return direct_args(nr, a);
+}
+
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Set by the preload shim from ESCA_LOG (0: silent); -1: ESCA_QUIET decides. */
 int esca__log_level = -1;
-/* Calls the module bounced that were then made here, all threads. */
-static unsigned long g_bounced;
 
 static void say(const char *fmt, ...)
 {
@@ -428,14 +436,16 @@ static void *map_side(uint64_t offset, size_t size, int prot, long *err)
 }
 
 /*
- * Callers set t->state away from T_READY first (and keep it so until the
- * ring is gone): a signal handler that interrupts them must not find a
- * ready ring whose memory is going (esca__settle reads it; the shim sends
- * a handler's calls through esca_call when it did not interrupt the shim
- * itself, as in a thread's exit).
+ * The ring's memory goes: t->state leaves T_READY first (callers may set
+ * it again afterwards), so a signal handler that interrupts us never
+ * finds a ready ring whose memory is going (esca__settle reads it; the
+ * shim sends a handler's calls through esca_call when it did not
+ * interrupt the shim itself, as in a thread's exit).
  */
 static void unmap_ring(struct esca_thread *t)
 {
+	t->state = T_DIRECT; /* before the memory goes: a handler may look */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (t->sq_map)
 		sys(SYS_munmap, (long)t->sq_map, (long)t->sq_size, 0, 0, 0, 0);
 	if (t->cq_map)
@@ -634,8 +644,7 @@ static void reap(struct esca_thread *t, uint32_t upto)
 			continue;
 		res = cqe->res;
 		if (cqe->flags & ESCA_CQE_BOUNCED) {
-			__atomic_fetch_add(&g_bounced, 1, __ATOMIC_RELAXED);
-			res = direct_args(sqe->nr, sqe->args);
+			res = make_bounced(sqe->nr, sqe->args);
 			esca_pring_resume(&t->ring, t->reaped);
 			kick(t);
 		}
@@ -686,8 +695,6 @@ static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 		if (direct_args(sqe->nr, sqe->args) < 0)
 			t->deferred_failed++;
 	}
-	t->state = T_DIRECT; /* before the memory goes: see unmap_ring */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	unmap_ring(t);
 	if (reason == ESCA_DEAD_IDENTITY &&
 	    t->reregistered < ESCA_MAX_REREGISTER) {
@@ -749,10 +756,9 @@ static long submit(uint32_t nr, const __u64 args[6], uint32_t flags, bool sync)
 	reap(t, idx);
 	cqe = esca_pring_cqe(&t->ring, idx);
 	res = cqe->res;
-	if (cqe->flags & ESCA_CQE_BOUNCED) {
-		__atomic_fetch_add(&g_bounced, 1, __ATOMIC_RELAXED);
-		res = direct_args(nr, args);
-	} else if (res == -EPIPE)
+	if (cqe->flags & ESCA_CQE_BOUNCED)
+		res = make_bounced(nr, args);
+	else if (res == -EPIPE)
 		/* The module raised SIGPIPE on us; a direct call would have
 		 * delivered it before returning, so enter the kernel once. */
 		sys(SYS_getppid, 0, 0, 0, 0, 0, 0);
@@ -810,7 +816,7 @@ void esca_thread_exit(void)
 	esca_drain();
 	if (t->state != T_READY)
 		return;
-	t->state = T_DIRECT; /* before the ring goes: see unmap_ring */
+	t->state = T_DIRECT; /* not ready from the UNREGISTER on */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	sys(SYS_ioctl, g_fd, ESCA_IOC_UNREGISTER, t->ring.id, 0, 0, 0);
 	unmap_ring(t);
@@ -848,11 +854,12 @@ bool esca__settle(void)
 		return true;
 	r = t->ring; /* a private copy: the interrupted code owns t->ring */
 	tail = __atomic_load_n(&r.sq->sq_tail, __ATOMIC_ACQUIRE);
+	/* a sleeping consumer is woken once; it clears the flag itself */
+	if (!esca_pring_done(&r, tail - 1) && esca_pring_needs_wakeup(&r))
+		sys(SYS_ioctl, g_fd, ESCA_IOC_WAKE, r.id, 0, 0, 0);
 	while (!esca_pring_done(&r, tail - 1)) {
 		if (esca_pring_dead(&r) || esca_pring_paused(&r))
 			return esca_pring_done(&r, tail - 1);
-		if (esca_pring_flags_fenced(&r) & ESCA_RING_NEED_WAKEUP)
-			sys(SYS_ioctl, g_fd, ESCA_IOC_WAKE, r.id, 0, 0, 0);
 		__builtin_ia32_pause();
 	}
 	return true;

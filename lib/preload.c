@@ -265,10 +265,7 @@ REAL(int, socket, int, int, int);
 REAL(int, socketpair, int, int, int, int *);
 REAL(int, accept, int, struct sockaddr *, socklen_t *);
 REAL(int, accept4, int, struct sockaddr *, socklen_t *, int);
-REAL(int, open, const char *, int, ...);
-REAL(int, open64, const char *, int, ...);
 REAL(int, openat, int, const char *, int, ...);
-REAL(int, openat64, int, const char *, int, ...);
 REAL(int, __open_2, const char *, int);
 REAL(int, __open64_2, const char *, int);
 REAL(int, __openat_2, int, const char *, int);
@@ -442,10 +439,7 @@ static void resolve_all(void)
 	R(socketpair);
 	R(accept);
 	R(accept4);
-	R(open);
-	R(open64);
 	R(openat);
-	R(openat64);
 	R(__open_2);
 	R(__open64_2);
 	R(__openat_2);
@@ -1305,44 +1299,12 @@ static mode_t open_mode(int flags, va_list ap)
 		       0;
 }
 
-EXPORT int open(const char *path, int flags, ...)
+/*
+ * open, open64, openat and openat64 are one call on x86-64 (glibc makes
+ * the first three openat(AT_FDCWD, ...)): one path for all four.
+ */
+static int open_at(int dfd, const char *path, int flags, mode_t mode)
 {
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	BOOKKEEPING(int,
-		    real_open ? real_open(path, flags, mode) :
-				(int)RAW(SYS_openat, AT_FDCWD, path, flags,
-					 mode, 0, 0),
-		    learn_open(r, flags));
-}
-
-EXPORT int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	BOOKKEEPING(int,
-		    real_open64 ? real_open64(path, flags, mode) :
-				  (int)RAW(SYS_openat, AT_FDCWD, path, flags,
-					   mode, 0, 0),
-		    learn_open(r, flags));
-}
-
-EXPORT int openat(int dfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
 	BOOKKEEPING(int,
 		    real_openat ?
 			    real_openat(dfd, path, flags, mode) :
@@ -1350,19 +1312,44 @@ EXPORT int openat(int dfd, const char *path, int flags, ...)
 		    learn_open(r, flags));
 }
 
-EXPORT int openat64(int dfd, const char *path, int flags, ...)
+#define OPEN_MODE(flags, mode)                \
+	do {                                  \
+		va_list ap_;                  \
+		va_start(ap_, flags);         \
+		mode = open_mode(flags, ap_); \
+		va_end(ap_);                  \
+	} while (0)
+
+EXPORT int open(const char *path, int flags, ...)
 {
-	va_list ap;
 	mode_t mode;
 
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	BOOKKEEPING(int,
-		    real_openat64 ?
-			    real_openat64(dfd, path, flags, mode) :
-			    (int)RAW(SYS_openat, dfd, path, flags, mode, 0, 0),
-		    learn_open(r, flags));
+	OPEN_MODE(flags, mode);
+	return open_at(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	OPEN_MODE(flags, mode);
+	return open_at(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int openat(int dfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	OPEN_MODE(flags, mode);
+	return open_at(dfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	OPEN_MODE(flags, mode);
+	return open_at(dfd, path, flags, mode);
 }
 
 EXPORT int __open_2(const char *path, int flags)

@@ -16,7 +16,10 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -139,6 +142,26 @@ static int e_main(const struct e_case *cases, int n, int argc, char **argv)
 #fn, fn \
 	}
 #define E_NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* A connected TCP pair over loopback, both ends non-blocking. */
+static inline void tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) ||
+	    listen(l, 1) || getsockname(l, (struct sockaddr *)&sin, &len))
+		DIE("listen");
+	*a = socket(AF_INET, SOCK_STREAM, 0);
+	if (*a < 0 || connect(*a, (struct sockaddr *)&sin, sizeof(sin)))
+		DIE("connect");
+	*b = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	if (*b < 0 || fcntl(*a, F_SETFL, O_NONBLOCK))
+		DIE("accept");
+	close(l);
+}
 
 /*
  * Make the shim set itself up (open /dev/esca, register this thread)

@@ -25,26 +25,6 @@
 static volatile size_t len8 = 8, len_over = 17;
 static volatile nfds_t two = 2, three = 3;
 
-static void tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    listen(l, 1) || getsockname(l, (struct sockaddr *)&sin, &len))
-		DIE("listen");
-	*a = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (*a < 0)
-		DIE("socket");
-	connect(*a, (struct sockaddr *)&sin, sizeof(sin));
-	*b = accept4(l, NULL, NULL, SOCK_NONBLOCK);
-	if (*b < 0)
-		DIE("accept");
-	close(l);
-}
-
 static void wait_readable(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };

@@ -21,26 +21,6 @@
 
 #include "edge.h"
 
-/* A connected TCP pair over loopback, both ends non-blocking. */
-static void tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    listen(l, 1) || getsockname(l, (struct sockaddr *)&sin, &len))
-		DIE("listen");
-	*a = socket(AF_INET, SOCK_STREAM, 0);
-	if (*a < 0 || connect(*a, (struct sockaddr *)&sin, sizeof(sin)))
-		DIE("connect");
-	*b = accept4(l, NULL, NULL, SOCK_NONBLOCK);
-	if (*b < 0 || fcntl(*a, F_SETFL, O_NONBLOCK))
-		DIE("accept");
-	close(l);
-}
-
 static void itimer(long us)
 {
 	struct itimerval it = { { 0, us }, { 0, us } };
