@@ -143,7 +143,7 @@ demo: deps
 	@tests/vm/run --kernel $(K) -- 'bin/esca-micro && echo && \
 		for i in $$(seq 50); do grep -q live_contexts=0 /proc/esca/stats && break; sleep 0.1; done; \
 		echo "module counters after the run (the process has exited, its context is gone):" && \
-		bin/esca-stat'
+		bin/esca-stat -v'
 	@echo
 	@# nginx vanilla vs under ESCA: server, wrk and the consumer each on a
 	@# CPU of their own, so this guest gets three. The consumer owns its
@@ -153,8 +153,8 @@ demo: deps
 	@# short of cores; natively the defaults, 1 ms and 50 us, suffice).
 	@ESCA_VM_SMP=3 ESCA_VM_MEM=3G tests/vm/run --kernel $(K) --servers \
 		--insmod-args "cores=2 dev_mode=0666 idle_us=200000" \
-		--add bench/servers/demo-nginx.sh \
-		-- 'DEMO_ESCA_ENV=ESCA_SPIN_US=200000 sh /extra/demo-nginx.sh'
+		--add bench/servers/demo-servers.sh \
+		-- 'DEMO_ESCA_ENV=ESCA_SPIN_US=200000 sh /extra/demo-servers.sh'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
