@@ -97,6 +97,17 @@ struct esca_consumer {
 	atomic64_t wakeups; /* ESCA_IOC_WAKE calls, from any thread */
 	atomic64_t stalls; /* calls the watchdog interrupted */
 	atomic64_t replaced; /* workers superseded while stuck */
+
+	/*
+	 * Where a batch's time goes, in ns (local_clock, phase_times=1):
+	 * per batch, the checks before it runs (dead, tail, identity) and
+	 * borrowing then releasing the process's mm, files, creds, cgroups;
+	 * per call, the copy and checks (the blocking check), the call body,
+	 * and publishing the completion. Written by the worker only.
+	 */
+	u64 ns_check, ns_borrow, ns_release;
+	u64 ns_block, ns_body, ns_publish;
+	u64 timed_batches, timed_calls;
 };
 
 /* Per consumer: how much of its pass budget a process used. */
@@ -182,6 +193,7 @@ enum {
 /* module.c */
 extern unsigned int esca_idle_us;
 extern unsigned int esca_call_timeout_ms;
+extern bool esca_phase_times;
 extern unsigned int esca_user_ring_kb;
 extern unsigned int esca_dev_uid, esca_dev_gid, esca_dev_mode;
 extern bool esca_files_put_exit;

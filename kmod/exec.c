@@ -92,6 +92,7 @@
 #include <linux/cred.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/clock.h>
 #include <linux/nospec.h>
 #include <linux/socket.h>
 #include <linux/net.h>
@@ -369,6 +370,7 @@ static bool anon_bounded(const struct file *f)
 
 struct esca_batch {
 	bool fsize_limited; /* the process has a finite RLIMIT_FSIZE */
+	bool timed; /* phase_times was on when the batch began */
 };
 
 /*
@@ -428,8 +430,9 @@ static bool fd_may_run(const struct esca_batch *b, unsigned int fd, u8 use,
 }
 
 /* Must the consumer hand @sqe back to the producer? */
-static bool must_bounce(const struct esca_batch *b, const struct esca_call *call,
-			unsigned int nr, const struct esca_sqe *sqe)
+static bool must_bounce(const struct esca_batch *b,
+			const struct esca_call *call, unsigned int nr,
+			const struct esca_sqe *sqe)
 {
 	bool dontwait = false;
 	unsigned int i;
@@ -473,8 +476,15 @@ static long exec_close(const struct esca_call *call, struct pt_regs *regs)
 	return res;
 }
 
+/* local_clock() when the phases are timed (phase_times=1), else 0 */
+static inline u64 phase_clock(bool timed)
+{
+	return timed ? local_clock() : 0;
+}
+
+/* *@checked: the phase clock once the checks are done, before the body */
 static long exec_one(struct esca_ring *ring, const struct esca_batch *b,
-		     const struct esca_sqe *sqe, u32 *cflags)
+		     const struct esca_sqe *sqe, u32 *cflags, u64 *checked)
 {
 	const struct esca_call *call;
 	struct pt_regs regs;
@@ -493,6 +503,7 @@ static long exec_one(struct esca_ring *ring, const struct esca_batch *b,
 		*cflags |= ESCA_CQE_BOUNCED;
 		return 0;
 	}
+	*checked = phase_clock(b->timed);
 
 	memset(&regs, 0, sizeof(regs));
 	regs.di = sqe->args[0];
@@ -609,7 +620,11 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	struct esca_batch b;
 	u32 head, tail, n = 0, i;
 	u64 errors = 0, bounced = 0;
+	u64 t_start, t_now, t;
 	int verdict;
+
+	b.timed = READ_ONCE(esca_phase_times);
+	t_start = phase_clock(b.timed);
 
 	if (test_and_set_bit_lock(ESCA_RING_S_RUNNING, &ring->state))
 		return 0;
@@ -645,8 +660,9 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	if (verdict == RING_SKIP)
 		goto out;
 	if (verdict != RING_RUN) {
-		pr_notice_ratelimited("esca: pid %d ring %u: %s; ring stopped\n",
-				      ctx->tgid, ring->id, dead_what[verdict]);
+		pr_notice_ratelimited(
+			"esca: pid %d ring %u: %s; ring stopped\n", ctx->tgid,
+			ring->id, dead_what[verdict]);
 		esca_ring_kill(ring, verdict);
 		goto out;
 	}
@@ -654,6 +670,9 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	b.fsize_limited = task_rlimit(ring->task, RLIMIT_FSIZE) !=
 			  RLIM_INFINITY;
 
+	t_now = phase_clock(b.timed);
+	if (b.timed)
+		c->ns_check += t_now - t_start;
 	kthread_use_mm(ctx->mm);
 	old_files = swap_files(files);
 	old_cred = override_creds(ring->cred);
@@ -663,6 +682,10 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	blkcg = task_get_css(ring->task, io_cgrp_id);
 	kthread_associate_blkcg(blkcg);
 #endif
+	t = phase_clock(b.timed);
+	if (b.timed)
+		c->ns_borrow += t - t_now;
+	t_now = t;
 
 	for (i = 0; i < n; i++, head++) {
 		const struct esca_sqe *shared = &ring->sqes[head & ring->mask];
@@ -681,8 +704,19 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		sqe.user_data = READ_ONCE(shared->user_data);
 
 		esca_call_begin(w, ring);
-		res = exec_one(ring, &b, &sqe, &cflags);
+		t = 0;
+		res = exec_one(ring, &b, &sqe, &cflags, &t);
 		esca_call_end(w);
+		if (b.timed) {
+			u64 done = local_clock();
+
+			/* bounced or refused: no body, all of it was checks */
+			if (!t)
+				t = done;
+			c->ns_block += t - t_now;
+			c->ns_body += done - t;
+			t_now = done;
+		}
 		if (res < 0)
 			errors++;
 		if (cflags & ESCA_CQE_BOUNCED)
@@ -706,6 +740,11 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		}
 		/* C, matches D: the CQE is written before the head passes it */
 		smp_store_release(&ring->cq->sq_head, head + 1);
+		if (b.timed) {
+			t = local_clock();
+			c->ns_publish += t - t_now;
+			t_now = t;
+		}
 		if (pause || esca_worker_superseded(w)) {
 			n = i + 1;
 			break;
@@ -722,6 +761,11 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	revert_creds(old_cred);
 	swap_files(old_files);
 	kthread_unuse_mm(ctx->mm);
+	if (b.timed) {
+		c->ns_release += local_clock() - t_now;
+		c->timed_batches++;
+		c->timed_calls += n;
+	}
 
 	c->calls += n;
 	c->batches++;

@@ -47,6 +47,12 @@ unsigned int esca_idle_us = 1000;
 module_param_named(idle_us, esca_idle_us, uint, 0644);
 MODULE_PARM_DESC(idle_us, "idle spin before a consumer sleeps, microseconds");
 
+bool esca_phase_times = true;
+module_param_named(phase_times, esca_phase_times, bool, 0644);
+MODULE_PARM_DESC(
+	phase_times,
+	"count the time of each phase of a batch (/proc/esca/stats \"phases\" lines)");
+
 unsigned int esca_call_timeout_ms = 200;
 module_param_named(call_timeout_ms, esca_call_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(call_timeout_ms,

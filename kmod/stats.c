@@ -69,6 +69,19 @@ static int stats_show(struct seq_file *m, void *v)
 			READ_ONCE(c->bounced), atomic64_read(&c->stalls),
 			atomic64_read(&c->replaced));
 	}
+	/* The consumers' phase times (esca-stat -v divides them). */
+	for (i = 0; i < esca_nr_consumers; i++) {
+		struct esca_consumer *c = &esca_consumers[i];
+
+		seq_printf(
+			m,
+			"phases cpu=%d batches=%llu calls=%llu check_ns=%llu borrow_ns=%llu block_ns=%llu body_ns=%llu publish_ns=%llu release_ns=%llu\n",
+			c->cpu, READ_ONCE(c->timed_batches),
+			READ_ONCE(c->timed_calls), READ_ONCE(c->ns_check),
+			READ_ONCE(c->ns_borrow), READ_ONCE(c->ns_block),
+			READ_ONCE(c->ns_body), READ_ONCE(c->ns_publish),
+			READ_ONCE(c->ns_release));
+	}
 	mutex_lock(&esca_ctx_lock);
 	list_for_each_entry(ctx, &esca_ctx_list, node) {
 		pid_t pid = pid_nr_ns(ctx->pid, ns);

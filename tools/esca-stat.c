@@ -4,7 +4,8 @@
  *
  * Input: one record per line, a leading word then space-separated key=value
  * pairs. "esca" is the summary, "consumer" and "context" rows go to their
- * tables; other leading words are ignored, unknown keys are shown as is.
+ * tables, "phases" rows (with -v) to a table of time per batch and per
+ * call; other leading words are ignored, unknown keys are shown as is.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -20,7 +21,7 @@
 #define DEFAULT_FILE "/proc/esca/stats"
 #define MAX_KV 64 /* pairs kept per line; the rest are dropped */
 
-enum kind { K_ESCA, K_CONSUMER, K_CONTEXT, K_NR };
+enum kind { K_ESCA, K_CONSUMER, K_CONTEXT, K_PHASES, K_NR };
 
 struct rec {
 	enum kind kind;
@@ -29,13 +30,17 @@ struct rec {
 	char *val[MAX_KV];
 };
 
-static const char *const kind_word[K_NR] = { "esca", "consumer", "context" };
+static const char *const kind_word[K_NR] = { "esca", "consumer", "context",
+					     "phases" };
+static bool verbose;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: esca-stat [--file PATH] [--interval SEC] [--count N]\n"
+		"usage: esca-stat [-v] [--file PATH] [--interval SEC] [--count N]\n"
 		"Print the esca module's counters as tables.\n"
+		"  -v, --verbose   also where the consumers' time goes, per "
+		"phase\n"
 		"  --file PATH     read PATH instead of " DEFAULT_FILE "\n"
 		"  --interval SEC  seconds between reports (default 1 if "
 		"--count > 1)\n"
@@ -254,6 +259,64 @@ static void table(const char *title, enum kind kind, const struct rec *recs,
 	row(&t, NULL, false);
 }
 
+/*
+ * Where each consumer's time went (module parameter phase_times): ns per
+ * batch for the checks before it, borrowing and releasing the process's
+ * identity; ns per call for its checks (the blocking check), its body and
+ * publishing its completion; and the consumer's whole time per call.
+ */
+static void phases(const struct rec *recs, int n)
+{
+	static const char *const per_batch[] = { "check", "borrow", "release" };
+	static const char *const per_call[] = { "block", "body", "publish" };
+	bool any = false;
+
+	printf("\nphases (ns per batch: check, borrow, release; per call: "
+	       "block, body, publish; all per call):\n");
+	for (int i = 0; i < n; i++) {
+		const struct rec *r = &recs[i];
+		unsigned long long batches = 0, calls = 0, v, all = 0;
+		const char *s;
+		char key[32];
+
+		if (r->kind != K_PHASES)
+			continue;
+		if (!any)
+			printf("%5s %10s %10s %8s %8s %8s %8s %8s %8s %8s\n",
+			       "CPU", "BATCHES", "CALLS", "CHECK", "BORROW",
+			       "RELEASE", "BLOCK", "BODY", "PUBLISH", "ALL");
+		any = true;
+		s = lookup(r, "batches");
+		if (s)
+			is_num(s, &batches);
+		s = lookup(r, "calls");
+		if (s)
+			is_num(s, &calls);
+		s = lookup(r, "cpu");
+		printf("%5s %10llu %10llu", s ? s : "-", batches, calls);
+		for (int k = 0; k < 6; k++) {
+			snprintf(key, sizeof(key), "%s_ns",
+				 k < 3 ? per_batch[k] : per_call[k - 3]);
+			s = lookup(r, key);
+			v = 0;
+			if (s)
+				is_num(s, &v);
+			all += v;
+			if (k < 3 ? !batches : !calls)
+				printf(" %8s", "-");
+			else
+				printf(" %8.0f",
+				       (double)v / (k < 3 ? batches : calls));
+		}
+		if (calls)
+			printf(" %8.0f\n", (double)all / calls);
+		else
+			printf(" %8s\n", "-");
+	}
+	if (!any)
+		printf("(none: the module does not count them)\n");
+}
+
 static int report(const char *path)
 {
 	struct rec *recs;
@@ -271,6 +334,8 @@ static int report(const char *path)
 	summary(recs, n);
 	table("consumers", K_CONSUMER, recs, n);
 	table("contexts", K_CONTEXT, recs, n);
+	if (verbose)
+		phases(recs, n);
 	free(recs);
 	free(buf);
 	return 0;
@@ -289,6 +354,9 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			verbose = true;
+			continue;
 		} else if (!strcmp(a, "--file") && v) {
 			path = v;
 		} else if (!strcmp(a, "--interval") && v) {

@@ -162,6 +162,19 @@ int main(void)
 	}
 	run_free(&r);
 
+	/* -v: the phases table, per batch and per call, from the same file */
+	r = run(bin, (const char *const[]){ "-v", "--file", SAMPLE, NULL });
+	CHECK(r.status == 0 && !strncmp(r.out, want, want_len),
+	      "-v: exit %d, want 0 and the plain report first; got:\n%s",
+	      r.status, r.out);
+	CHECK(strstr(r.out,
+		     "\n    1       5000     120034      100      200"
+		     "       50       50      100       10      175\n") &&
+		      strstr(r.out, "\n    3          0          0        -"),
+	      "-v: phases rows wrong (want ns per batch and per call); got:\n%s",
+	      r.out);
+	run_free(&r);
+
 	/* a missing file: exit 1, one line on stderr, nothing on stdout */
 	r = run(bin, (const char *const[]){ "--file", "/nonexistent", NULL });
 	CHECK(r.status == 1, "--file /nonexistent: exit %d, want 1", r.status);
