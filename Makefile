@@ -4,7 +4,7 @@
 #   make deps         install the Debian packages needed (run once)
 #   make test         host unit tests and shim tests, then the guest suite
 #                     (module, shim, real servers) on 6.1 and 6.12
-#   make demo         direct vs offloaded calls, then nginx vanilla vs ESCA
+#   make demo         direct vs ESCA vs io_uring calls, then nginx vanilla vs ESCA
 #                     under wrk, side by side, in a guest
 #   make unittest | vmtest | guest K=6.12 | format | clean
 #
@@ -69,9 +69,10 @@ $(B)/bin/esca-check: tests/servers/esca-check.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
+# liburing linked statically: the guest has no liburing.so.
 $(B)/bin/esca-micro: bench/micro/esca-micro.c tests/vm/perfcount.h $(B)/lib/libesca.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a $(LDFLAGS)
+	$(CC) $(CFLAGS) -Itests/vm -o $@ $< $(B)/lib/libesca.a -l:liburing.a $(LDFLAGS)
 
 # The shim's tests use libc only: they run directly and under the shim.
 $(B)/bin/esca-diff: tests/shim/esca-diff.c
