@@ -197,8 +197,8 @@ static unsigned int consumer_pass(struct esca_worker *w)
 				s->done = 0;
 			}
 			if (s->done < ESCA_BATCH_PER_PASS) {
-				n = esca_ring_run(w, ring,
-						  ESCA_BATCH_PER_PASS - s->done);
+				n = esca_ring_run(
+					w, ring, ESCA_BATCH_PER_PASS - s->done);
 				s->done += n;
 				done += n;
 			}
@@ -398,6 +398,25 @@ void esca_consumer_wake(struct esca_consumer *c)
 {
 	atomic64_inc(&c->wakeups);
 	wake_up(&c->wq);
+}
+
+/*
+ * A producer saw NEED_WAKEUP on @ring (ESCA_IOC_WAKE): wake its consumer
+ * and take the flag off this ring, so that the producer's next entries do
+ * not each pay a WAKE while the consumer's thread waits to be scheduled.
+ * No wakeup is lost: the flag is only ever set while the consumer is on
+ * its wait queue (after prepare_to_wait, io_uring SQPOLL's order) or
+ * about to clear it, and it sets the flag again, then re-checks every
+ * ring, before it next sleeps.
+ */
+void esca_consumer_wake_ring(struct esca_ring *ring)
+{
+	struct esca_consumer *c = esca_ring_lock_consumer(ring);
+
+	if (c->sleeping)
+		esca_ring_flags(ring, 0, ESCA_RING_NEED_WAKEUP);
+	spin_unlock(&c->lock);
+	esca_consumer_wake(c);
 }
 
 /* ---- watchdog ---------------------------------------------------------- */

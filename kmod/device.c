@@ -165,13 +165,21 @@ static long esca_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	if (!ctx)
 		return -EBADFD;
 	if (cmd == ESCA_IOC_WAKE) {
-		/* Hot after idleness: no ctx mutex, an xarray RCU lookup. */
+		/*
+		 * Hot after idleness: no ctx mutex, an xarray RCU lookup. The
+		 * ring may be on its way out: take a reference (its memory,
+		 * whose flags the wake writes, lives as long as the ring).
+		 */
 		rcu_read_lock();
 		ring = xa_load(&ctx->rings, (u32)arg);
-		if (ring)
-			esca_consumer_wake(READ_ONCE(ring->consumer));
+		if (ring && !kref_get_unless_zero(&ring->ref))
+			ring = NULL;
 		rcu_read_unlock();
-		return ring ? 0 : -ENOENT;
+		if (!ring)
+			return -ENOENT;
+		esca_consumer_wake_ring(ring);
+		esca_ring_put(ring);
+		return 0;
 	}
 	ctx = file_ctx(file);
 	if (!ctx)
@@ -226,8 +234,8 @@ static struct class *esca_class;
 static struct device esca_dev;
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
-static char *esca_devnode(const struct device *dev, umode_t *mode,
-			  kuid_t *uid, kgid_t *gid)
+static char *esca_devnode(const struct device *dev, umode_t *mode, kuid_t *uid,
+			  kgid_t *gid)
 #else
 static char *esca_devnode(struct device *dev, umode_t *mode, kuid_t *uid,
 			  kgid_t *gid)

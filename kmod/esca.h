@@ -211,6 +211,7 @@ void esca_watchdog_stop(void);
 struct esca_consumer *esca_consumer_pick(void);
 void esca_consumer_add_ring(struct esca_consumer *c, struct esca_ring *ring);
 void esca_consumer_wake(struct esca_consumer *c);
+void esca_consumer_wake_ring(struct esca_ring *ring);
 struct esca_consumer *esca_ring_lock_consumer(struct esca_ring *ring);
 bool esca_worker_superseded(struct esca_worker *w);
 pid_t esca_consumer_pid(struct esca_consumer *c, struct pid_namespace *ns);

@@ -125,7 +125,9 @@ one_run() {  # SERVER MODE REP
 accel=$(sed -n 's/.*esca_accel=\([a-z]*\).*/\1/p' /proc/cmdline)
 echo "demo: servers pinned to CPU $SRV_CPU, load tool to CPU $LOAD_CPU, consumer on CPU 2 (idle_us=$(cat /sys/module/esca/parameters/idle_us)); $REPS runs per mode, alternating; ESCA env: ${DEMO_ESCA_ENV:-defaults}"
 echo "demo: nginx (2 workers) and lighttpd: wrk -t1 -c$CONNS ${SECS}s GET /$OBJ keep-alive; redis (io-threads 2): redis-benchmark -c$CONNS -n $RREQS GET 4 KiB"
-echo "demo: guest of $(grep -c ^processor /proc/cpuinfo) vCPUs under $(echo "$accel" | tr a-z A-Z), kernel $(uname -r)"
+clock=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)
+echo "demo: guest of $(grep -c ^processor /proc/cpuinfo) vCPUs under $(echo "$accel" | tr a-z A-Z), kernel $(uname -r), clocksource ${clock:-unknown}"
+[ "$clock" = tsc ] || echo "demo: note: clocksource ${clock:-unknown}: the vDSO cannot read it, so every clock read traps (boot with clocksource=tsc tsc=reliable)"
 for srv in $SERVERS; do
     r=1
     while [ $r -le "$REPS" ]; do
