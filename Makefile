@@ -28,7 +28,7 @@ LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h lib/internal.h \
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
 TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-traps \
-	$(B)/bin/esca-check $(B)/bin/esca-diff
+	$(B)/bin/esca-check $(B)/bin/esca-diff $(B)/bin/esca-affinity
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 SHIMTESTS := $(patsubst tests/shim/%.c,$(B)/shimtests/%,$(wildcard tests/shim/t-*.c))
@@ -64,6 +64,12 @@ $(B)/lib/libesca-preload.so: $(B)/lib/preload.o $(B)/lib/esca.o
 $(B)/bin/esca-stat: tools/esca-stat.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+# hwloc linked dynamically: tests/vm/run copies libhwloc.so (and the
+# libudev it needs) into the guest with every binary's other libraries.
+$(B)/bin/esca-affinity: affinity/esca-affinity.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lhwloc $(LDFLAGS)
 
 $(B)/bin/esca-check: tests/servers/esca-check.c
 	@mkdir -p $(@D)
@@ -124,7 +130,7 @@ guest: user module
 		if [ -n "$$img" ] && [ -f "$$ko" ]; then cp "$$ko" $(KB)/root/; fi; \
 	done
 
-unittest: $(UNITTESTS) $(B)/bin/esca-stat
+unittest: $(UNITTESTS) $(B)/bin/esca-stat $(B)/bin/esca-affinity
 	@tests/unit/run $(UNITTESTS)
 
 vmtest:
