@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "runbin.h"
 
 #define DATA "tests/unit/data/"
 #define ONE_SOCKET DATA "topo-1s8c.xml"
@@ -31,75 +32,8 @@
 
 static const char *bin;
 
-struct run {
-	int status; /* exit code, or -1 if it did not exit normally */
-	char *out, *err;
-};
-
-static char *slurp(FILE *f)
-{
-	char *buf = NULL;
-	size_t cap = 0, n = 0, got;
-
-	rewind(f);
-	do {
-		if (cap - n < 4096) {
-			buf = realloc(buf, cap = cap * 2 + 4096);
-			if (!buf) {
-				perror("test-affinity");
-				exit(1);
-			}
-		}
-		got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-	} while (got);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* Run the tool with @args (NULL-terminated), collecting stdout and stderr. */
-static struct run run(const char *const *args)
-{
-	struct run r = { .status = -1 };
-	FILE *out = tmpfile(), *err = tmpfile();
-	char *argv[16] = { (char *)bin };
-	int st;
-	pid_t pid;
-
-	for (int i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = (char *)args[i];
-	if (!out || !err) {
-		perror("test-affinity: tmpfile");
-		exit(1);
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		perror("test-affinity: fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		dup2(fileno(out), 1);
-		dup2(fileno(err), 2);
-		execv(bin, argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st))
-		r.status = WEXITSTATUS(st);
-	r.out = slurp(out);
-	r.err = slurp(err);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-#define RUN(...) run((const char *const[]){ __VA_ARGS__, NULL })
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
+/* Run the tool with @args (NULL-terminated). */
+#define RUN(...) run_bin(bin, (const char *const[]){ __VA_ARGS__, NULL })
 
 /* The rest of the line of @out that starts with @prefix, or NULL. */
 static char *field(const char *out, const char *prefix)

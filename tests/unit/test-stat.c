@@ -13,81 +13,11 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "runbin.h"
 
 #define SAMPLE "tests/unit/data/stats-sample.txt"
 #define EXPECTED "tests/unit/data/stats-expected.txt"
 #define NOFILE_MSG "esca-stat: cannot read /nonexistent: "
-
-struct run {
-	int status; /* exit code, or -1 if it did not exit normally */
-	char *out, *err;
-	size_t out_len, err_len;
-};
-
-/* All of @f from the start, NUL-terminated; its length in @len. */
-static char *slurp(FILE *f, size_t *len)
-{
-	char *buf = NULL;
-	size_t cap = 0, n = 0, got;
-
-	rewind(f);
-	do {
-		if (cap - n < 4096) {
-			buf = realloc(buf, cap = cap * 2 + 4096);
-			if (!buf) {
-				perror("test-stat");
-				exit(1);
-			}
-		}
-		got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-	} while (got);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
-/* Run @bin with @args (NULL-terminated), collecting stdout and stderr. */
-static struct run run(const char *bin, const char *const *args)
-{
-	struct run r = { .status = -1 };
-	FILE *out = tmpfile(), *err = tmpfile();
-	char *argv[16] = { (char *)bin };
-	int st;
-	pid_t pid;
-
-	for (int i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = (char *)args[i];
-	if (!out || !err) {
-		perror("test-stat: tmpfile");
-		exit(1);
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		perror("test-stat: fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		dup2(fileno(out), 1);
-		dup2(fileno(err), 2);
-		execv(bin, argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st))
-		r.status = WEXITSTATUS(st);
-	r.out = slurp(out, &r.out_len);
-	r.err = slurp(err, &r.err_len);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
 
 static size_t count_lines(const char *s)
 {
@@ -129,7 +59,7 @@ int main(void)
 	fclose(f);
 
 	/* the sample, byte for byte */
-	r = run(bin, (const char *const[]){ "--file", SAMPLE, NULL });
+	r = run_bin(bin, (const char *const[]){ "--file", SAMPLE, NULL });
 	CHECK(r.status == 0, "--file %s: exit %d, want 0; stderr: %s", SAMPLE,
 	      r.status, r.err);
 	CHECK(r.out_len == want_len && !memcmp(r.out, want, want_len),
@@ -139,8 +69,9 @@ int main(void)
 	run_free(&r);
 
 	/* repeated: a timestamp line, then the same report, twice */
-	r = run(bin, (const char *const[]){ "--file", SAMPLE, "--count", "2",
-					    "--interval", "0.01", NULL });
+	r = run_bin(bin,
+		    (const char *const[]){ "--file", SAMPLE, "--count", "2",
+					   "--interval", "0.01", NULL });
 	CHECK(r.status == 0, "--count 2: exit %d, want 0", r.status);
 	{
 		char *p = r.out, *nl;
@@ -163,7 +94,7 @@ int main(void)
 	run_free(&r);
 
 	/* -v: the phases table, per batch and per call, from the same file */
-	r = run(bin, (const char *const[]){ "-v", "--file", SAMPLE, NULL });
+	r = run_bin(bin, (const char *const[]){ "-v", "--file", SAMPLE, NULL });
 	CHECK(r.status == 0 && !strncmp(r.out, want, want_len),
 	      "-v: exit %d, want 0 and the plain report first; got:\n%s",
 	      r.status, r.out);
@@ -176,7 +107,8 @@ int main(void)
 	run_free(&r);
 
 	/* a missing file: exit 1, one line on stderr, nothing on stdout */
-	r = run(bin, (const char *const[]){ "--file", "/nonexistent", NULL });
+	r = run_bin(bin,
+		    (const char *const[]){ "--file", "/nonexistent", NULL });
 	CHECK(r.status == 1, "--file /nonexistent: exit %d, want 1", r.status);
 	CHECK(count_lines(r.err) == 1 && r.err[r.err_len - 1] == '\n' &&
 		      !strncmp(r.err, NOFILE_MSG, strlen(NOFILE_MSG)),
@@ -185,19 +117,19 @@ int main(void)
 	run_free(&r);
 
 	/* misuse: usage on stderr, exit 2 */
-	r = run(bin, (const char *const[]){ "--bogus", NULL });
+	r = run_bin(bin, (const char *const[]){ "--bogus", NULL });
 	CHECK(r.status == 2, "--bogus: exit %d, want 2", r.status);
 	CHECK(strstr(r.err, "usage:") && r.out_len == 0,
 	      "--bogus: want usage on stderr only; stdout: %s stderr: %s",
 	      r.out, r.err);
 	run_free(&r);
 
-	r = run(bin, (const char *const[]){ "--count", "0", NULL });
+	r = run_bin(bin, (const char *const[]){ "--count", "0", NULL });
 	CHECK(r.status == 2, "--count 0: exit %d, want 2", r.status);
 	run_free(&r);
 
 	/* help: usage on stdout, exit 0 */
-	r = run(bin, (const char *const[]){ "--help", NULL });
+	r = run_bin(bin, (const char *const[]){ "--help", NULL });
 	CHECK(r.status == 0 && !strncmp(r.out, "usage:", 6) && !r.err_len,
 	      "--help: exit %d, stdout: %s", r.status, r.out);
 	run_free(&r);
