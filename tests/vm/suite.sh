@@ -120,6 +120,7 @@ run devperm sh $T/t-devperm.sh
 run quota sh $T/t-quota.sh
 run hotplug sh $T/t-hotplug.sh
 run files-put-exit sh $T/t-putexit.sh
+run affinity sh $T/t-affinity.sh
 # Debian's servers, unmodified, under the preload shim (the guest was
 # booted with tests/vm/run --servers)
 S=$T/servers
