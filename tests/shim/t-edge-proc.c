@@ -547,7 +547,6 @@ static void fork_threads_race(void)
 {
 	const char *errpath = "/tmp/t-edge-proc.race";
 	int bad = 0, lines = 0, errfd, first = 0;
-	char buf[4096];
 	ssize_t n;
 
 	e_warm();
@@ -579,21 +578,39 @@ static void fork_threads_race(void)
 		if (st != 0 && !bad++)
 			first = st;
 	}
-	lseek(errfd, 0, SEEK_SET);
-	while ((n = read(errfd, buf, sizeof(buf) - 1)) > 0) {
-		buf[n] = 0;
+	/* the whole file, then line by line: a line cut at a read's end
+	 * would look like a complaint */
+	{
+		struct stat sb;
+		char *all, *l, *nl;
+		size_t len = 0;
+
+		if (fstat(errfd, &sb) < 0)
+			DIE("fstat");
+		all = malloc((size_t)sb.st_size + 1);
+		if (!all)
+			DIE("malloc");
+		lseek(errfd, 0, SEEK_SET);
+		while (len < (size_t)sb.st_size &&
+		       (n = read(errfd, all + len, (size_t)sb.st_size - len)) >
+			       0)
+			len += (size_t)n;
+		all[len] = 0;
 		/* complaints only: not the stats lines of ESCA_STATS=1
 		 * (printed at _exit), nor the module-absent line of a host
 		 * run */
-		for (char *l = buf; l && *l;
-		     l = strchr(l, '\n'), l = l ? l + 1 : l)
+		for (l = all; *l; l = nl ? nl + 1 : l + strlen(l)) {
+			nl = strchr(l, '\n');
 			if (!strncmp(l, "esca: ", 6) &&
 			    strncmp(l,
 				    "esca: cannot open /dev/esca: module not loaded",
-				    46))
-				lines++;
-		if (lines)
-			fprintf(stdout, "  child stderr: %.200s\n", buf);
+				    46)) {
+				if (!lines++)
+					fprintf(stdout,
+						"  child stderr: %.200s\n", l);
+			}
+		}
+		free(all);
 	}
 	close(errfd);
 	unlink(errpath);
