@@ -32,17 +32,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXIT_TOPOLOGY 1 /* the topology cannot be read */
 #define EXIT_USAGE 2 /* bad option, policy or --consumers */
 #define EXIT_TOO_SMALL 3 /* not enough whole cores for the request */
 #define EXIT_APP_CPUS 4 /* --app-cpus malformed, empty or unusable */
+#define EXIT_WRITE 5 /* --modprobe: the file cannot be written */
 
 #define MAX_CPU 65535 /* highest CPU number accepted in a list */
 
 static const char usage_text[] =
 	"usage: esca-affinity [--topology FILE] [--consumers N] [--app-cpus LIST]\n"
 	"                     [--policy default|compact] [--json | --cores-only]\n"
+	"                     [--modprobe FILE]\n"
 	"Choose consumer cores for esca.ko and the cores of the server and of its\n"
 	"load generator. CPUs are OS indexes, as insmod and numactl take them.\n"
 	"  --topology FILE   read an hwloc XML topology instead of this machine's\n"
@@ -56,13 +59,16 @@ static const char usage_text[] =
 	"                    more than two cores; compact: the last whole cores\n"
 	"  --json            one JSON object instead of text\n"
 	"  --cores-only      print only the cores= value (e.g. 7,15)\n"
+	"  --modprobe FILE   also write 'options esca cores=LIST' to FILE (such as\n"
+	"                    /etc/modprobe.d/esca.conf), replacing it whole\n"
 	"Output: cores=LIST, the numactl --physcpubind lists of the server and of\n"
 	"the load generator, and two lines saying why.\n"
 	"Exit status: 0 chosen; 1 topology unreadable (missing file, malformed\n"
 	"XML); 2 usage (unknown option or policy, bad --consumers); 3 machine too\n"
 	"small (not enough whole cores for N consumers and at least one\n"
 	"application core); 4 --app-cpus malformed, empty, or naming a CPU that\n"
-	"is offline, not allowed (cpuset cgroup) or absent.\n";
+	"is offline, not allowed (cpuset cgroup) or absent; 5 the --modprobe\n"
+	"file cannot be written.\n";
 
 enum policy { POLICY_DEFAULT, POLICY_COMPACT };
 
@@ -620,6 +626,40 @@ static void print_text(const struct result *r)
 	printf("why: %s\n", r->why_rest);
 }
 
+/*
+ * FILE gets the modprobe line, whole or not at all: written next to it,
+ * then renamed over it, so modprobe never reads half a file.
+ */
+static void write_modprobe(const char *file, const char *cores)
+{
+	char tmp[4096];
+	FILE *f;
+	int n = snprintf(tmp, sizeof(tmp), "%s.esca-affinity.%ld", file,
+			 (long)getpid());
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		die(EXIT_WRITE, "--modprobe '%s': path too long", file);
+	f = fopen(tmp, "w");
+	if (!f)
+		die(EXIT_WRITE, "cannot write %s: %s", tmp, strerror(errno));
+	fprintf(f,
+		"# written by esca-affinity: the consumer cores it chose here\n"
+		"options esca cores=%s\n",
+		cores);
+	if (fflush(f) || fsync(fileno(f)) || fclose(f)) {
+		int err = errno;
+
+		unlink(tmp);
+		die(EXIT_WRITE, "cannot write %s: %s", tmp, strerror(err));
+	}
+	if (rename(tmp, file)) {
+		int err = errno;
+
+		unlink(tmp);
+		die(EXIT_WRITE, "cannot write %s: %s", file, strerror(err));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -629,10 +669,12 @@ int main(int argc, char **argv)
 		{ "policy", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "cores-only", no_argument, NULL, 'c' },
+		{ "modprobe", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = NULL, *app = NULL, *policy_name = "default";
+	const char *modprobe = NULL;
 	enum policy policy = POLICY_DEFAULT;
 	bool json = false, cores_only = false;
 	struct plan p = { 0 };
@@ -678,6 +720,9 @@ int main(int argc, char **argv)
 		case 'c':
 			cores_only = true;
 			break;
+		case 'm':
+			modprobe = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -703,6 +748,8 @@ int main(int argc, char **argv)
 	choose(&p, policy, nconsumers);
 	result(&p, &r);
 
+	if (modprobe)
+		write_modprobe(modprobe, r.cores);
 	if (cores_only)
 		printf("%s\n", r.cores);
 	else if (json)

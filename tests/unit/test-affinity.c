@@ -414,6 +414,11 @@ static void misuse(void)
 		     RUN("--topology", ONE_SOCKET, "--json", "--cores-only"), 2,
 		     "exclude");
 
+	expect_error("modprobe unwritable",
+		     RUN("--topology", TWO_CORES, "--modprobe",
+			 "/nonexistent-dir/esca.conf"),
+		     5, "cannot write /nonexistent-dir/esca.conf");
+
 	r = RUN("--bogus");
 	CHECK(r.status == 2 && strstr(r.err, "usage:") && !*r.out,
 	      "--bogus: exit %d, stderr %s", r.status, r.err);
@@ -432,6 +437,39 @@ static void misuse(void)
 	run_free(&r);
 }
 
+/* --modprobe FILE: the options line with the same cores=, replacing the
+ * file whole; the choice is still printed. */
+static void modprobe(void)
+{
+	const char *path = "/tmp/test-affinity.modprobe.conf";
+	const char *want = "# written by esca-affinity: the consumer cores "
+			   "it chose here\noptions esca cores=1\n";
+	FILE *f = fopen(path, "w");
+	struct run r;
+	size_t len;
+	char *got;
+
+	if (f) { /* an older, longer file: replaced, not patched */
+		fputs("options esca cores=0,1,2,3,4,5,6,7 idle_us=5\n# old\n",
+		      f);
+		fclose(f);
+	}
+	r = RUN("--topology", TWO_CORES, "--cores-only", "--modprobe", path);
+	CHECK(r.status == 0 && !strcmp(r.out, "1\n") && !*r.err,
+	      "--modprobe: exit %d, stdout '%s', stderr '%s'", r.status, r.out,
+	      r.err);
+	run_free(&r);
+	f = fopen(path, "r");
+	if (!CHECK(f, "--modprobe: %s not written", path))
+		return;
+	got = slurp(f, &len);
+	fclose(f);
+	CHECK(!strcmp(got, want), "--modprobe: %s holds '%s', want '%s'", path,
+	      got, want);
+	free(got);
+	unlink(path);
+}
+
 int main(void)
 {
 	bin = getenv("ESCA_AFFINITY");
@@ -446,5 +484,6 @@ int main(void)
 	two_cores();
 	offline();
 	misuse();
+	modprobe();
 	return unit_done();
 }
