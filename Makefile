@@ -28,12 +28,13 @@ LIB_HDR := include/esca/abi.h include/esca/esca.h lib/ring.h lib/internal.h \
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild include/esca/abi.h
 
 TOOLS := $(B)/bin/esca-stat $(B)/bin/esca-micro $(B)/bin/esca-traps \
-	$(B)/bin/esca-check $(B)/bin/esca-diff $(B)/bin/esca-affinity
+	$(B)/bin/esca-check $(B)/bin/esca-diff $(B)/bin/esca-affinity \
+	$(B)/bin/esca-run
 VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 SHIMTESTS := $(patsubst tests/shim/%.c,$(B)/shimtests/%,$(wildcard tests/shim/t-*.c))
 
-.PHONY: all user module guest deps test unittest vmtest demo format clean
+.PHONY: all user module guest deps test unittest vmtest demo format clean install
 
 all: user module
 
@@ -50,9 +51,16 @@ $(B)/lib/%.o: lib/%.c $(LIB_HDR)
 $(B)/lib/libesca.a: $(B)/lib/esca.o
 	$(AR) rcs $@ $^
 
-$(B)/lib/libesca.so: $(B)/lib/esca.o lib/libesca.map
+# The shared library's own object: default visibility, so that the
+# version script's esca_* are exported (the hidden esca.o serves the static
+# library and the preload shim, which exports libc's names only).
+$(B)/lib/esca-shared.o: lib/esca.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(B)/lib/libesca.so: $(B)/lib/esca-shared.o lib/libesca.map
 	$(CC) -shared -Wl,--version-script=lib/libesca.map -Wl,-soname,libesca.so.1 \
-		$(LDFLAGS) -o $@ $(B)/lib/esca.o
+		$(LDFLAGS) -o $@ $(B)/lib/esca-shared.o
 
 # The LD_PRELOAD shim: libesca inside, only the interposed libc names
 # exported (unversioned, so they bind for programs linked against any
@@ -60,6 +68,10 @@ $(B)/lib/libesca.so: $(B)/lib/esca.o lib/libesca.map
 $(B)/lib/libesca-preload.so: $(B)/lib/preload.o $(B)/lib/esca.o
 	$(CC) -shared -Wl,-soname,libesca-preload.so -Wl,--no-undefined \
 		-Wl,-z,now $(LDFLAGS) -o $@ $^
+
+$(B)/bin/esca-run: tools/esca-run
+	@mkdir -p $(@D)
+	cp $< $@
 
 $(B)/bin/esca-stat: tools/esca-stat.c
 	@mkdir -p $(@D)
@@ -130,7 +142,8 @@ guest: user module
 		if [ -n "$$img" ] && [ -f "$$ko" ]; then cp "$$ko" $(KB)/root/; fi; \
 	done
 
-unittest: $(UNITTESTS) $(B)/bin/esca-stat $(B)/bin/esca-affinity
+unittest: $(UNITTESTS) $(B)/bin/esca-stat $(B)/bin/esca-affinity \
+	$(B)/lib/libesca.so $(B)/lib/libesca-preload.so
 	@tests/unit/run $(UNITTESTS)
 
 vmtest:
@@ -168,6 +181,26 @@ demo: deps
 		--insmod-args "cores=2 dev_mode=0666 idle_us=200000" \
 		--add bench/servers/demo-servers.sh \
 		-- 'DEMO_ESCA_ENV=ESCA_SPIN_US=200000 sh /extra/demo-servers.sh'
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the library (static,
+# shared, preload shim), its headers and pkg-config file, esca-stat,
+# esca-affinity, esca-run and their man pages. The module is not installed
+# here: it is built for the guest kernels (see README, "Choosing cores").
+PREFIX ?= /usr/local
+ESCA_VERSION := 0.$(shell sed -n 's/^\#define ESCA_ABI_VERSION \([0-9]*\)U.*/\1/p' include/esca/abi.h)
+install: user
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/esca $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(B)/bin/esca-stat $(B)/bin/esca-affinity $(B)/bin/esca-run \
+		$(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(B)/lib/libesca.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/lib/libesca.so $(DESTDIR)$(PREFIX)/lib/libesca.so.1
+	ln -sf libesca.so.1 $(DESTDIR)$(PREFIX)/lib/libesca.so
+	install -m 755 $(B)/lib/libesca-preload.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/esca/abi.h include/esca/esca.h $(DESTDIR)$(PREFIX)/include/esca/
+	install -m 644 man/esca-stat.1 man/esca-affinity.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(ESCA_VERSION)|' lib/libesca.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libesca.pc
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

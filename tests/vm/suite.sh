@@ -121,6 +121,7 @@ run quota sh $T/t-quota.sh
 run hotplug sh $T/t-hotplug.sh
 run files-put-exit sh $T/t-putexit.sh
 run affinity sh $T/t-affinity.sh
+run esca-run sh $T/t-esca-run.sh
 # Debian's servers, unmodified, under the preload shim (the guest was
 # booted with tests/vm/run --servers)
 S=$T/servers
