@@ -6,6 +6,8 @@
 #                     (module, shim, real servers) on 6.1 and 6.12
 #   make demo         direct vs ESCA vs io_uring calls, then nginx vanilla vs ESCA
 #                     under wrk, side by side, in a guest
+#   make install      libraries, headers, libesca.pc, tools, man pages
+#   make load|unload  esca.ko for the running kernel, on esca-affinity's cores
 #   make unittest | vmtest | guest K=6.12 | format | clean
 #
 # K selects the tested Debian kernel (6.1 or 6.12); KDIR overrides the
@@ -34,7 +36,8 @@ VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 SHIMTESTS := $(patsubst tests/shim/%.c,$(B)/shimtests/%,$(wildcard tests/shim/t-*.c))
 
-.PHONY: all user module guest deps test unittest vmtest demo format clean install
+.PHONY: all user module guest deps test unittest vmtest demo format clean install \
+	load unload
 
 all: user module
 
@@ -201,6 +204,26 @@ install: user
 	install -m 644 man/esca-stat.1 man/esca-affinity.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(ESCA_VERSION)|' lib/libesca.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libesca.pc
+
+# make load: build esca.ko for the running kernel and load it on the
+# consumer cores esca-affinity chooses (LOAD_ARGS adds parameters, such as
+# dev_mode=0666); make unload removes it. Natively, where modules load.
+RUNNING := $(shell uname -r)
+load: user
+	@if [ ! -e /proc/modules ]; then \
+		echo "esca: this kernel ($(RUNNING)) cannot load modules (no /proc/modules): use a guest, tests/vm/run" >&2; exit 1; fi
+	@if [ ! -d /lib/modules/$(RUNNING)/build ]; then \
+		echo "esca: no headers for $(RUNNING) at /lib/modules/$(RUNNING)/build: apt-get install linux-headers-$(RUNNING)" >&2; exit 1; fi
+	@$(MAKE) -s module K=$(RUNNING) KDIR=/lib/modules/$(RUNNING)/build
+	@cores=$$($(B)/bin/esca-affinity --cores-only) || exit 1; \
+	echo "esca: insmod $(B)/k$(RUNNING)/src/kmod/esca.ko cores=$$cores $(LOAD_ARGS)"; \
+	$(B)/bin/esca-affinity | sed 's/^/esca:   /'; \
+	insmod $(B)/k$(RUNNING)/src/kmod/esca.ko cores=$$cores $(LOAD_ARGS) && \
+	$(B)/bin/esca-stat | head -n 1
+
+unload:
+	@if grep -q '^esca ' /proc/modules 2>/dev/null; then rmmod esca && echo "esca: unloaded"; \
+	else echo "esca: not loaded"; fi
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
