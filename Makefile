@@ -4,8 +4,8 @@
 #   make deps         install the Debian packages needed (run once)
 #   make test         host unit tests and shim tests, then the guest suite
 #                     (module, shim, real servers) on 6.1 and 6.12
-#   make demo         direct vs ESCA vs io_uring calls, then nginx vanilla vs ESCA
-#                     under wrk, side by side, in a guest
+#   make demo         direct vs ESCA vs io_uring calls, then nginx, lighttpd and
+#                     redis vanilla vs ESCA under load, side by side, in a guest
 #   make install      libraries, headers, libesca.pc, tools, man pages
 #   make load|unload  esca.ko for the running kernel, on esca-affinity's cores
 #   make unittest | vmtest | guest K=6.12 | format | clean
