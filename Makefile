@@ -201,7 +201,7 @@ install: user
 	ln -sf libesca.so.1 $(DESTDIR)$(PREFIX)/lib/libesca.so
 	install -m 755 $(B)/lib/libesca-preload.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/esca/abi.h include/esca/esca.h $(DESTDIR)$(PREFIX)/include/esca/
-	install -m 644 man/esca-stat.1 man/esca-affinity.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/esca-stat.1 man/esca-affinity.1 man/esca-run.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(ESCA_VERSION)|' lib/libesca.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libesca.pc
 
