@@ -411,8 +411,18 @@ void esca_consumer_wake(struct esca_consumer *c)
  */
 void esca_consumer_wake_ring(struct esca_ring *ring)
 {
-	struct esca_consumer *c = esca_ring_lock_consumer(ring);
+	struct esca_cq_hdr *cq = READ_ONCE(ring->cq);
+	struct esca_consumer *c;
 
+	/* The lock only when there is a flag to take off (the producer
+	 * cannot write it: the completion side is mapped read-only), so a
+	 * process issuing WAKE in a loop does not contend the lock every
+	 * other process's ring is served under. */
+	if (!cq || !(READ_ONCE(cq->flags) & ESCA_RING_NEED_WAKEUP)) {
+		esca_consumer_wake(READ_ONCE(ring->consumer));
+		return;
+	}
+	c = esca_ring_lock_consumer(ring);
 	if (c->sleeping)
 		esca_ring_flags(ring, 0, ESCA_RING_NEED_WAKEUP);
 	spin_unlock(&c->lock);

@@ -623,9 +623,6 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	u64 t_start, t_now, t;
 	int verdict;
 
-	b.timed = READ_ONCE(esca_phase_times);
-	t_start = phase_clock(b.timed);
-
 	if (test_and_set_bit_lock(ESCA_RING_S_RUNNING, &ring->state))
 		return 0;
 	atomic_inc(&ctx->running);
@@ -656,6 +653,9 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		esca_ring_kill(ring, ESCA_DEAD_PROTOCOL);
 		goto out;
 	}
+	/* Timed only once there is work: an idle pass reads no clock. */
+	b.timed = READ_ONCE(esca_phase_times);
+	t_start = phase_clock(b.timed);
 	verdict = ring_check(ring);
 	if (verdict == RING_SKIP)
 		goto out;
