@@ -18,8 +18,13 @@
  * Placement: A's threads run on the other CPU, B on the consumer's CPU
  * (it sleeps in the module while its call runs), so what B loses to A is
  * consumer time, not CPU time taken by A's 64 threads.
+ *
+ * Then process W, whose 8 threads do nothing but ESCA_IOC_WAKE on their
+ * own rings (and on an id that is not theirs) as fast as they can: WAKE
+ * takes no lock unless there is a NEED_WAKEUP flag to clear, so B must keep
+ * the same loose share of its rate and the same hang guard.
  */
-#include "t.h"
+#include "raw.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,6 +35,7 @@
 #include <time.h>
 
 #define ATHREADS 64
+#define WTHREADS 8
 #define WINDOW 5.0 /* seconds per measurement */
 #define GUARD 5.0 /* a call of B taking longer counts as a hang */
 
@@ -89,6 +95,48 @@ static void process_a(int cpu)
 			_exit(4);
 	for (;;)
 		pause();
+}
+
+static int w_fd;
+static long w_wakes[WTHREADS];
+
+static void *w_wake(void *arg)
+{
+	long t = (long)arg;
+	struct raw_ring r;
+
+	if (raw_register(w_fd, &r))
+		_exit(5);
+	for (;;) {
+		ioctl(w_fd, ESCA_IOC_WAKE, r.id);
+		ioctl(w_fd, ESCA_IOC_WAKE, 1000 + t); /* ENOENT */
+		__atomic_fetch_add(&w_wakes[t], 2, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* W: WTHREADS threads looping on WAKE; prints its count of wakes every
+ * 100 ms to @out so the parent can see they ran */
+static void process_w(int cpu, int out)
+{
+	pthread_t th;
+
+	pin(cpu);
+	w_fd = raw_open(8, 1);
+	if (w_fd < 0)
+		_exit(4);
+	for (long t = 0; t < WTHREADS; t++)
+		if (pthread_create(&th, NULL, w_wake, (void *)t))
+			_exit(4);
+	for (;;) {
+		long n = 0;
+
+		usleep(100000);
+		for (int t = 0; t < WTHREADS; t++)
+			n += __atomic_load_n(&w_wakes[t], __ATOMIC_RELAXED);
+		if (pwrite(out, &n, sizeof(n), 0) != sizeof(n))
+			_exit(6);
+	}
 }
 
 /* Hang guard: B stuck in one call for GUARD seconds fails the test. */
@@ -198,6 +246,47 @@ int main(void)
 	       idle ? (double)loaded / (double)idle : 0.0);
 	kill(a, SIGKILL);
 	waitpid(a, &status, 0);
+
+	/* W: wakes in a loop */
+	{
+		int wfile =
+			open("/tmp/t-fair.W", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		long w0 = 0, w1 = 0, loaded_w, d0, d1;
+		double worst_w;
+		pid_t w;
+
+		if (wfile < 0)
+			DIE("open: %s", strerror(errno));
+		unlink("/tmp/t-fair.W");
+		w = fork();
+		if (w < 0)
+			DIE("fork: %s", strerror(errno));
+		if (w == 0)
+			process_w(other, wfile);
+		for (int i = 0; i < 600 && w0 < 1000; i++) {
+			usleep(50000);
+			if (pread(wfile, &w0, sizeof(w0), 0) != sizeof(w0))
+				w0 = 0;
+		}
+		d0 = ctx(b, "calls");
+		loaded_w = b_run(fd, &worst_w);
+		d1 = ctx(b, "calls");
+		if (pread(wfile, &w1, sizeof(w1), 0) != sizeof(w1))
+			w1 = 0;
+		kill(w, SIGKILL);
+		waitpid(w, &status, 0);
+		printf("B with W waking in a loop: %ld calls in %.0f s (slowest %.3f s); W made %ld WAKEs meanwhile\n",
+		       loaded_w, WINDOW, worst_w, w1 - w0);
+		CHECK(w1 - w0 >= 1000, "W made only %ld WAKEs", w1 - w0);
+		CHECK(d1 - d0 >= loaded_w,
+		      "B's calls did not go through its ring with W: context calls +%ld for %ld calls",
+		      d1 - d0, loaded_w);
+		CHECK(worst_w < GUARD, "a call of B took %.1f s with W waking",
+		      worst_w);
+		CHECK(idle > 0 && loaded_w * 100 >= idle,
+		      "B's rate collapsed with W waking: %ld calls vs %ld alone (want at least 1/100)",
+		      loaded_w, idle);
+	}
 
 	/* the flood was real and went through the consumer B uses */
 	CHECK(a1 - a0 >= 1000, "A ran only %ld calls through the consumer",
