@@ -6,6 +6,9 @@
 #                     (module, shim, real servers) on 6.1 and 6.12
 #   make demo         direct vs ESCA vs io_uring calls, then nginx, lighttpd and
 #                     redis vanilla vs ESCA under load, side by side, in a guest
+#   make bench        nginx, lighttpd, h2o, redis and memcached vanilla vs ESCA,
+#                     pinned on esca-affinity's cores: CSV, table, plots
+#                     (QUICK=1: one size, one connection count; make test runs it)
 #   make install      libraries, headers, libesca.pc, tools, man pages
 #   make load|unload  esca.ko for the running kernel, on esca-affinity's cores
 #   make unittest | vmtest | guest K=6.12 | format | clean
@@ -36,8 +39,8 @@ VMTESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/t-*.c))
 UNITTESTS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(wildcard tests/unit/test-*.c))
 SHIMTESTS := $(patsubst tests/shim/%.c,$(B)/shimtests/%,$(wildcard tests/shim/t-*.c))
 
-.PHONY: all user module guest deps test unittest vmtest demo format clean install \
-	load unload
+.PHONY: all user module guest deps test unittest vmtest demo bench format clean \
+	install load unload
 
 all: user module
 
@@ -159,7 +162,9 @@ test: deps
 	@# the bookkeeping still at work): 10,000 random programs + rule tests
 	@ESCA_DIFF_N=10000 sh tests/shim/run.sh | tee $(B)/shim.log
 	@tests/vm/suite-all $(KERNELS) | tee $(B)/vm.log
-	@tests/total $(B)/unit.log $(B)/shim.log $(B)/vm.log
+	@# every server once per mode under load, results under build/bench-quick
+	@$(MAKE) -s bench QUICK=1 K=$(firstword $(KERNELS)) OUT=$(B)/bench-quick | tee $(B)/bench.log
+	@tests/total $(B)/unit.log $(B)/shim.log $(B)/vm.log $(B)/bench.log
 
 # The demo's guests read the clock through the vDSO, as a real machine
 # does: under TCG the kernel distrusts the TSC and falls back to the HPET,
@@ -184,6 +189,12 @@ demo: deps
 		--insmod-args "cores=2 dev_mode=0666 idle_us=200000" \
 		--add bench/servers/demo-servers.sh \
 		-- 'DEMO_ESCA_ENV=ESCA_SPIN_US=200000 sh /extra/demo-servers.sh'
+
+# make bench [QUICK=1] [K=6.1] [OUT=DIR]: bench/servers/run in a guest of 3
+# vCPUs (server, consumer, load tool); results in OUT (default
+# build/bench/<kernel>-<date>). A full run takes about 35 min under TCG.
+bench: deps
+	@bench/servers/run $(if $(filter 1,$(QUICK)),--quick) --kernel $(K) $(if $(OUT),--out $(OUT))
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the library (static,
 # shared, preload shim), its headers and pkg-config file, esca-stat,

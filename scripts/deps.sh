@@ -7,7 +7,8 @@ set -euo pipefail
 BASE_PKGS=(gcc make git qemu-system-x86 busybox-static cpio kmod gzip file
            linux-headers-amd64 pahole
            liburcu-dev libhwloc-dev hwloc numactl wrk clang-format
-           liburing-dev)  # liburing-dev: esca-micro links liburing.a
+           liburing-dev   # esca-micro links liburing.a
+           gnuplot-nox)   # make bench's plots (PNG and SVG)
 # Real servers and their load tools (tests/servers, bench/servers; copied into
 # the guest by tests/vm/run --servers). Their services must not start on the host.
 SERVER_PKGS=(nginx lighttpd redis-server redis-tools memcached h2o
