@@ -192,7 +192,7 @@ demo: deps
 
 # make bench [QUICK=1] [K=6.1] [OUT=DIR]: bench/servers/run in a guest of 3
 # vCPUs (server, consumer, load tool); results in OUT (default
-# build/bench/<kernel>-<date>). A full run takes about 35 min under TCG.
+# build/bench/<kernel>-<date>). A full run takes about 25 min under TCG.
 bench: deps
 	@bench/servers/run $(if $(filter 1,$(QUICK)),--quick) --kernel $(K) $(if $(OUT),--out $(OUT))
 
