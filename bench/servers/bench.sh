@@ -100,22 +100,11 @@ done
 chmod 0644 $WWW/*.bin
 
 # ---------------------------------------------------------------- counters
-consumer_calls() {
-    awk '/^consumer/ { for (i = 1; i <= NF; i++) if ($i ~ /^calls=/) { sub(/calls=/, "", $i); s += $i } }
-         END { print s + 0 }' /proc/esca/stats
-}
-
 # busy USER_HZ ticks of the CPUs in LIST (a numactl list: 0,2 or 0-1)
 cpu_ticks() {
     numactl --physcpubind="$1" --show 2>/dev/null | sed -n 's/^physcpubind: *//p' |
         awk 'NR == FNR { for (i = 1; i <= NF; i++) want["cpu" $i] = 1; next }
              ($1 in want) { s += $2 + $3 + $4 + $7 + $8 + $9 } END { print s + 0 }' - /proc/stat
-}
-
-to_ms() {  # wrk's "1.23ms", "870.00us", "1.01s" in ms
-    awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-        printf "%.3f", n }'
 }
 
 # ---------------------------------------------------------------- one run
@@ -129,8 +118,7 @@ load() {
             numactl --physcpubind="$LOADC" redis-benchmark -p "$port" -c "$3" -n 300 -d "$n" -t set -q >/dev/null 2>&1
             esca-traps -c "$4" -o $OUT/traps -- numactl --physcpubind="$LOADC" \
                 redis-benchmark -p "$port" -c "$3" -n "$reqs" -d "$n" -t get --csv >$OUT/tool 2>&1 || return 1
-            tr -d '"' <$OUT/tool | awk -F, -v n="$reqs" '$1 == "GET" { print n, $2, $5, $7; f = 1 }
-                END { exit !f }' >$OUT/load ;;
+            load_redis_summary $OUT/tool "$reqs" >$OUT/load ;;
         memcached)
             esca-traps -c "$4" -o $OUT/traps -- numactl --physcpubind="$LOADC" \
                 memcaslap -s "127.0.0.1:$port" -T 1 -c "$3" -X "$n" -t "${SECS}s" -S "${SECS}s" >$OUT/tool 2>&1 || return 1
@@ -151,10 +139,7 @@ load() {
             if grep -q -E 'Non-2xx|Socket errors' $OUT/tool; then
                 echo "bench: warning: $1: $(grep -E 'Non-2xx|Socket errors' $OUT/tool | tr -s ' ')" >&2
             fi
-            echo "$(awk '/requests in/ { print $1 }' $OUT/tool)" \
-                "$(awk '/^Requests\/sec/ { print $2 }' $OUT/tool)" \
-                "$(to_ms "$(awk '$1 == "50%" { print $2 }' $OUT/tool)")" \
-                "$(to_ms "$(awk '$1 == "99%" { print $2 }' $OUT/tool)")" >$OUT/load ;;
+            load_wrk_summary $OUT/tool >$OUT/load ;;
     esac
 }
 
@@ -183,14 +168,14 @@ run() {
     [ $done_runs -gt 0 ] && left="; about $(((elapsed * (nruns - done_runs) / done_runs + 59) / 60)) min left"
     echo "bench: [$((done_runs + 1))/$nruns] $srv $mode $size c=$conns run $rep of $REPS$left"
     done_runs=$((done_runs + 1))
-    c0=$(consumer_calls) s0=$(cpu_ticks "$cpus") k0=$(cpu_ticks "$CONS")
+    c0=$(esca_consumer_calls) s0=$(cpu_ticks "$cpus") k0=$(cpu_ticks "$CONS")
     if ! load "$srv" "$size" "$conns" "$cpus"; then
         echo "bench: FAIL $srv $mode $size c=$conns: the load tool failed:" >&2
         tail -n 5 $OUT/tool | sed 's/^/bench:   /' >&2
         failures=$((failures + 1))
         return 1
     fi
-    c1=$(consumer_calls) s1=$(cpu_ticks "$cpus") k1=$(cpu_ticks "$CONS")
+    c1=$(esca_consumer_calls) s1=$(cpu_ticks "$cpus") k1=$(cpu_ticks "$CONS")
     traps=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' $OUT/traps)
     read -r reqs rps p50 p99 <$OUT/load
     if [ -z "$reqs" ] || [ "$reqs" -le 0 ] || [ -z "$traps" ]; then

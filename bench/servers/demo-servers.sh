@@ -45,18 +45,6 @@ for s in $SERVERS; do
 done
 case "$REPS$SECS$CONNS$RREQS" in *[!0-9]*) die "DEMO_REPS, DEMO_SECONDS, DEMO_CONNS and DEMO_REDIS_REQUESTS are numbers" ;; esac
 
-consumer_calls() {  # sum of every consumer's calls= counter
-    awk '/^consumer/ { for (i = 1; i <= NF; i++) if ($i ~ /^calls=/) { sub(/calls=/, "", $i); s += $i } }
-         END { print s + 0 }' /proc/esca/stats
-}
-
-# wrk's latency value ("1.23ms", "870.00us", "1.01s") in ms
-to_ms() {
-    awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-        printf "%.3f", n }'
-}
-
 [ -r /proc/esca/stats ] || die "esca.ko is not loaded"
 grep -q "^consumer cpu=2 " /proc/esca/stats || die "want the consumer on CPU 2 (insmod cores=2)"
 [ "$(grep -c ^processor /proc/cpuinfo)" -ge 3 ] || die "want 3 CPUs in the guest (ESCA_VM_SMP=3)"
@@ -71,19 +59,14 @@ load() {
             esca-traps -c $SRV_CPU -o $OUT/traps -- \
                 numactl --physcpubind=$LOAD_CPU redis-benchmark -p "$port" \
                 -c "$CONNS" -n "$RREQS" -d 4096 -t get --csv >$OUT/tool 2>&1 || return 1
-            # "GET","rps","avg","min","p50","p95","p99","max"
-            tr -d '"' <$OUT/tool | awk -F, -v n="$RREQS" '$1 == "GET" { print n, $2, $5, $7; f = 1 }
-                END { exit !f }' >$OUT/load ;;
+            load_redis_summary $OUT/tool "$RREQS" >$OUT/load ;;
         *)
             esca-traps -c $SRV_CPU -o $OUT/traps -- \
                 numactl --physcpubind=$LOAD_CPU wrk -t1 -c"$CONNS" -d"${SECS}s" \
                 --latency "http://127.0.0.1:$port/$OBJ" >$OUT/tool 2>&1 || return 1
             errs=$(awk '/Non-2xx|Socket errors/ { print }' $OUT/tool)
             [ -z "$errs" ] || echo "demo: warning: $1: $errs" >&2
-            echo "$(awk '/requests in/ { print $1 }' $OUT/tool)" \
-                "$(awk '/^Requests\/sec/ { print $2 }' $OUT/tool)" \
-                "$(to_ms "$(awk '$1 == "50%" { print $2 }' $OUT/tool)")" \
-                "$(to_ms "$(awk '$1 == "99%" { print $2 }' $OUT/tool)")" >$OUT/load ;;
+            load_wrk_summary $OUT/tool >$OUT/load ;;
     esac
 }
 
@@ -107,9 +90,9 @@ one_run() {  # SERVER MODE REP
     SRV_WRAP="numactl --physcpubind=$SRV_CPU" SRV_ENV="ESCA_STATS=1 ${DEMO_ESCA_ENV:-}" \
         srv_start "$srv" $pre || die "$srv ($mode) did not start"
     warm "$srv"
-    c0=$(consumer_calls)
+    c0=$(esca_consumer_calls)
     load "$srv" || { cat $OUT/tool; die "$srv: the load tool failed ($mode)"; }
-    c1=$(consumer_calls)
+    c1=$(esca_consumer_calls)
     srv_stop "$srv" || die "$srv ($mode) did not stop cleanly"
     traps=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' $OUT/traps)
     read -r reqs rps p50 p99 <$OUT/load

@@ -12,6 +12,11 @@
 #   www_check FILE N            0 iff FILE is what www_make writes for N bytes
 #                               (recomputed, not compared with the docroot)
 #   WWW_FILES                   "N:name" for each docroot file
+#   esca_consumer_calls         the sum of every consumer's calls= counter
+#   load_wrk_summary FILE       "requests rps p50_ms p99_ms" from wrk --latency's
+#                               output (empty fields where it has none)
+#   load_redis_summary FILE N   the same from redis-benchmark --csv's GET line
+#                               (N requests), or fails
 #
 # NAME: nginx lighttpd h2o redis memcached. Every function returns non-zero
 # with one "srv: ..." line on stderr when it fails. Call srv_start and
@@ -253,4 +258,28 @@ www_check() {
         { for (j = 1; j <= NF; j++) { if ($j != (k * 131 + n) % 251) { bad = 1; exit } k++ } }
         END { exit (bad || k != (n < 251 ? n : 251)) }' || return 1
     [ "$2" -le 251 ] || head -c $(($2 - 251)) "$1" | cmp -s - "$1" 0 251
+}
+
+# ---------------------------------------------------------------- load tools
+esca_consumer_calls() {
+    awk '/^consumer/ { for (i = 1; i <= NF; i++) if ($i ~ /^calls=/) { sub(/calls=/, "", $i); s += $i } }
+         END { print s + 0 }' /proc/esca/stats
+}
+
+load__ms() {  # wrk's "1.23ms", "870.00us", "1.01s" in ms
+    awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
+        printf "%.3f", n }'
+}
+
+load_wrk_summary() {
+    echo "$(awk '/requests in/ { print $1 }' "$1")" \
+        "$(awk '/^Requests\/sec/ { print $2 }' "$1")" \
+        "$(load__ms "$(awk '$1 == "50%" { print $2 }' "$1")")" \
+        "$(load__ms "$(awk '$1 == "99%" { print $2 }' "$1")")"
+}
+
+# "GET","rps","avg","min","p50","p95","p99","max"
+load_redis_summary() {
+    tr -d '"' <"$1" | awk -F, -v n="$2" '$1 == "GET" { print n, $2, $5, $7; f = 1 } END { exit !f }'
 }
