@@ -238,6 +238,19 @@ for srv in $SERVERS; do
         r=$((r + 1))
     done
 done
-echo "bench: done in $(($(date +%s) - t_start)) s, $failures failures"
 rmmod esca || { echo "bench: FAIL rmmod esca" >&2; failures=$((failures + 1)); }
+# The kernel log since boot, judged by the guest suite's own pattern: a
+# WARNING, BUG, oops, lockup or stall during a benchmark is a failure too.
+bad_re=$(sed -n "s/^BAD='\(.*\)'$/\1/p" $E/tests/suite.sh)
+if [ -z "$bad_re" ] || ! $E/tests/t-klog since 0 >$OUT/klog 2>&1; then
+    echo "bench: FAIL the kernel log could not be read or judged" >&2
+    failures=$((failures + 1))
+elif grep -Eq "$bad_re" $OUT/klog; then
+    echo "bench: FAIL the kernel log shows a problem:" >&2
+    grep -E -B2 -A20 "$bad_re" $OUT/klog | head -60 | sed 's/^/bench:   | /' >&2
+    failures=$((failures + 1))
+else
+    echo "bench: kernel log: 0 problem lines since boot"
+fi
+echo "bench: done in $(($(date +%s) - t_start)) s, $failures failures"
 [ $failures -eq 0 ]
