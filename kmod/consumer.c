@@ -178,8 +178,10 @@ static unsigned int consumer_pass(struct esca_worker *w)
 	struct esca_consumer *c = w->c;
 	struct esca_ring *ring, *next;
 	unsigned int done = 0;
+	bool dead;
 	u64 pass;
 
+	esca_mm_check(w);
 	spin_lock(&c->lock);
 	pass = ++c->pass;
 	if (!list_empty(&c->rings))
@@ -206,12 +208,17 @@ static unsigned int consumer_pass(struct esca_worker *w)
 				return done; /* the list is the new worker's */
 		}
 
+		/* Putting a file table closes files, some of another
+		 * process: never with a process's mm still borrowed.
+		 */
+		dead = esca_ring_dead(ring);
+		if (dead)
+			esca_mm_release(w);
 		spin_lock(&c->lock);
 		next = list_is_last(&ring->node, &c->rings) ?
 			       NULL :
 			       list_next_entry(ring, node);
-		if (esca_ring_dead(ring) &&
-		    !test_bit(ESCA_RING_S_RUNNING, &ring->state))
+		if (dead && !test_bit(ESCA_RING_S_RUNNING, &ring->state))
 			consumer_drop(c, ring);
 		else
 			spin_unlock(&c->lock);
@@ -236,6 +243,7 @@ static int consumer_loop(void *data)
 			break;
 		} else if (ktime_get_ns() - last_work >
 			   (u64)READ_ONCE(esca_idle_us) * NSEC_PER_USEC) {
+			esca_mm_release(w); /* never asleep on a process's mm */
 			consumer_sleep(c);
 			last_work = ktime_get_ns();
 		} else {
@@ -246,6 +254,7 @@ static int consumer_loop(void *data)
 		 */
 		cond_resched_tasks_rcu_qs();
 	}
+	esca_mm_release(w);
 	if (esca_worker_superseded(w)) {
 		struct esca_ring *stuck = w->stuck_ring;
 

@@ -73,6 +73,14 @@ struct esca_worker {
 	bool superseded; /* replaced while stuck: exit after the call */
 	u64 seen_start; /* watchdog only: call seen asleep at the last tick */
 	unsigned long seen_switches; /* and the context switches then */
+	/*
+	 * The process whose address space the worker still uses between
+	 * batches (kthread_use_mm), NULL: none. Holds a ctx ref and counts
+	 * in ctx->running, so the exit drain waits for esca_mm_release(),
+	 * which the worker calls at its next pass once the ctx drains or
+	 * dies, before it serves another process, and before it sleeps.
+	 */
+	struct esca_ctx *mm_ctx;
 };
 
 struct esca_consumer {
@@ -94,6 +102,7 @@ struct esca_consumer {
 	u64 sleeps;
 	u64 errors;
 	u64 bounced;
+	u64 mm_switches; /* address spaces borrowed (kthread_use_mm) */
 	atomic64_t wakeups; /* ESCA_IOC_WAKE calls, from any thread */
 	atomic64_t stalls; /* calls the watchdog interrupted */
 	atomic64_t replaced; /* workers superseded while stuck */
@@ -280,6 +289,8 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 			   unsigned int budget);
 bool esca_ring_runnable(struct esca_ring *ring);
 bool esca_ring_has_work(struct esca_ring *ring);
+void esca_mm_release(struct esca_worker *w);
+void esca_mm_check(struct esca_worker *w);
 void esca_files_put(struct files_struct *files);
 
 /* stats.c */

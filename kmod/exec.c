@@ -598,6 +598,53 @@ bool esca_ring_has_work(struct esca_ring *ring)
 	       test_bit(ESCA_RING_S_EXIT_ALONE, &ring->state);
 }
 
+/*
+ * Borrow once, serve many: the address space switch (kthread_use_mm, a
+ * page-table switch) is the dearest part of a batch, so the worker keeps
+ * the last process's mm between batches and switches only for another
+ * process. Files, creds and cgroups are still taken per batch (cheap),
+ * and ring_check() still runs before every batch.
+ *
+ * Exit is not delayed: the held mm counts in ctx->running, which the
+ * exit drain (ctx_mm_release) waits for; the worker lets go at once when
+ * the ctx drains or dies (esca_mm_check, on every pass), before sleeping
+ * and before it exits. Called only inside a batch, after the dead check,
+ * with the batch's own running count held: the mm is intact.
+ */
+static void mm_borrow(struct esca_worker *w, struct esca_ctx *ctx)
+{
+	if (w->mm_ctx == ctx)
+		return;
+	esca_mm_release(w);
+	esca_ctx_get(ctx);
+	atomic_inc(&ctx->running);
+	kthread_use_mm(ctx->mm);
+	w->mm_ctx = ctx;
+	w->c->mm_switches++;
+}
+
+void esca_mm_release(struct esca_worker *w)
+{
+	struct esca_ctx *ctx = w->mm_ctx;
+
+	if (!ctx)
+		return;
+	kthread_unuse_mm(ctx->mm);
+	w->mm_ctx = NULL;
+	if (atomic_dec_and_test(&ctx->running))
+		wake_up_all(&ctx->drain_wq);
+	esca_ctx_put(ctx);
+}
+
+/* Let go of a draining or dead process's mm. */
+void esca_mm_check(struct esca_worker *w)
+{
+	struct esca_ctx *ctx = w->mm_ctx;
+
+	if (ctx && (READ_ONCE(ctx->draining) || READ_ONCE(ctx->dead)))
+		esca_mm_release(w);
+}
+
 static const char *const dead_what[] = {
 	[ESCA_DEAD_EXITED] = "its thread exited",
 	[ESCA_DEAD_IDENTITY] = "its thread's creds, mm or file table changed",
@@ -673,7 +720,7 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	t_now = phase_clock(b.timed);
 	if (b.timed)
 		c->ns_check += t_now - t_start;
-	kthread_use_mm(ctx->mm);
+	mm_borrow(w, ctx);
 	old_files = swap_files(files);
 	old_cred = override_creds(ring->cred);
 	memcg = get_mem_cgroup_from_mm(ctx->mm);
@@ -760,7 +807,7 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	mem_cgroup_put(memcg);
 	revert_creds(old_cred);
 	swap_files(old_files);
-	kthread_unuse_mm(ctx->mm);
+	esca_mm_check(w); /* exiting: no need to wait for the next pass */
 	if (b.timed) {
 		c->ns_release += local_clock() - t_now;
 		c->timed_batches++;

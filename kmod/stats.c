@@ -58,7 +58,7 @@ static int stats_show(struct seq_file *m, void *v)
 
 		seq_printf(
 			m,
-			"consumer cpu=%d pid=%d state=%s rings=%u calls=%llu batches=%llu sleeps=%llu wakeups=%lld errors=%llu bounced=%llu stalls=%lld replaced=%lld\n",
+			"consumer cpu=%d pid=%d state=%s rings=%u calls=%llu batches=%llu sleeps=%llu wakeups=%lld errors=%llu bounced=%llu stalls=%lld replaced=%lld mm_switches=%llu\n",
 			c->cpu, esca_consumer_pid(c, ns),
 			READ_ONCE(c->offline)  ? "offline" :
 			READ_ONCE(c->sleeping) ? "sleeping" :
@@ -67,7 +67,7 @@ static int stats_show(struct seq_file *m, void *v)
 			READ_ONCE(c->batches), READ_ONCE(c->sleeps),
 			atomic64_read(&c->wakeups), READ_ONCE(c->errors),
 			READ_ONCE(c->bounced), atomic64_read(&c->stalls),
-			atomic64_read(&c->replaced));
+			atomic64_read(&c->replaced), READ_ONCE(c->mm_switches));
 	}
 	/* The consumers' phase times (esca-stat -v divides them). */
 	for (i = 0; i < esca_nr_consumers; i++) {
