@@ -77,8 +77,9 @@ struct esca_worker {
 	 * The process whose address space the worker still uses between
 	 * batches (kthread_use_mm), NULL: none. Holds a ctx ref and counts
 	 * in ctx->running, so the exit drain waits for esca_mm_release(),
-	 * which the worker calls at its next pass once the ctx drains or
-	 * dies, before it serves another process, and before it sleeps.
+	 * which the worker calls once the ctx drains or dies (every pass and
+	 * after each batch), before it serves another process, puts a dead
+	 * ring's file table, sleeps or exits.
 	 */
 	struct esca_ctx *mm_ctx;
 };

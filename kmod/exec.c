@@ -607,8 +607,9 @@ bool esca_ring_has_work(struct esca_ring *ring)
  *
  * Exit is not delayed: the held mm counts in ctx->running, which the
  * exit drain (ctx_mm_release) waits for; the worker lets go at once when
- * the ctx drains or dies (esca_mm_check, on every pass), before sleeping
- * and before it exits. Called only inside a batch, after the dead check,
+ * the ctx drains or dies (esca_mm_check, every pass and after each
+ * batch), before it puts a dead ring's file table, before sleeping and
+ * before it exits. Called only inside a batch, after the dead check,
  * with the batch's own running count held: the mm is intact.
  */
 static void mm_borrow(struct esca_worker *w, struct esca_ctx *ctx)
