@@ -181,7 +181,7 @@ static unsigned int consumer_pass(struct esca_worker *w)
 	bool dead;
 	u64 pass;
 
-	esca_mm_check(w);
+	esca_borrow_check(w);
 	spin_lock(&c->lock);
 	pass = ++c->pass;
 	if (!list_empty(&c->rings))
@@ -209,11 +209,11 @@ static unsigned int consumer_pass(struct esca_worker *w)
 		}
 
 		/* Putting a file table closes files, some of another
-		 * process: never with a process's mm still borrowed.
+		 * process: never with a process's identity still borrowed.
 		 */
 		dead = esca_ring_dead(ring);
 		if (dead)
-			esca_mm_release(w);
+			esca_borrow_release(w);
 		spin_lock(&c->lock);
 		next = list_is_last(&ring->node, &c->rings) ?
 			       NULL :
@@ -243,7 +243,7 @@ static int consumer_loop(void *data)
 			break;
 		} else if (ktime_get_ns() - last_work >
 			   (u64)READ_ONCE(esca_idle_us) * NSEC_PER_USEC) {
-			esca_mm_release(w); /* never asleep on a process's mm */
+			esca_borrow_release(w); /* never asleep as a process */
 			consumer_sleep(c);
 			last_work = ktime_get_ns();
 		} else {
@@ -254,7 +254,7 @@ static int consumer_loop(void *data)
 		 */
 		cond_resched_tasks_rcu_qs();
 	}
-	esca_mm_release(w);
+	esca_borrow_release(w);
 	if (esca_worker_superseded(w)) {
 		struct esca_ring *stuck = w->stuck_ring;
 

@@ -56,6 +56,7 @@
 #include "../include/esca/abi.h"
 
 #define ESCA_BATCH_PER_PASS 32 /* entries per process per pass: fairness */
+#define ESCA_PHASE_SAMPLE 16 /* phase_times: one batch in 16 is timed */
 #define ESCA_SLEEP_MAX HZ /* longest consumer sleep without a wakeup */
 #define ESCA_DRAIN_MAX (10 * HZ) /* longest wait for a dying process's rings */
 
@@ -74,14 +75,18 @@ struct esca_worker {
 	u64 seen_start; /* watchdog only: call seen asleep at the last tick */
 	unsigned long seen_switches; /* and the context switches then */
 	/*
-	 * The process whose address space the worker still uses between
-	 * batches (kthread_use_mm), NULL: none. Holds a ctx ref and counts
-	 * in ctx->running, so the exit drain waits for esca_mm_release(),
-	 * which the worker calls once the ctx drains or dies (every pass and
-	 * after each batch), before it serves another process, puts a dead
-	 * ring's file table, sleeps or exits.
+	 * The identity the worker still holds between batches (exec.c,
+	 * borrow once, serve many). mm_ctx: the process whose mm it uses
+	 * (kthread_use_mm), NULL: nothing held; holds a ctx ref and counts in
+	 * ctx->running, so the exit drain waits for esca_borrow_release(),
+	 * which the worker calls at once when the ctx drains or dies, before
+	 * it serves another process, puts a file table, sleeps or exits. The
+	 * rest is held only while mm_ctx is set, each with a reference.
 	 */
 	struct esca_ctx *mm_ctx;
+	const struct cred *cred, *old_cred; /* overridden: ring->cred */
+	struct mem_cgroup *memcg; /* active memcg: the mm's */
+	struct cgroup_subsys_state *blkcg; /* associated: the ring task's */
 };
 
 struct esca_consumer {
@@ -109,9 +114,12 @@ struct esca_consumer {
 	atomic64_t replaced; /* workers superseded while stuck */
 
 	/*
-	 * Where a batch's time goes, in ns (local_clock, phase_times=1):
-	 * per batch, the checks before it runs (dead, tail, identity) and
-	 * borrowing then releasing the process's mm, files, creds, cgroups;
+	 * Where a batch's time goes, in ns (local_clock, phase_times=1, one
+	 * batch in ESCA_PHASE_SAMPLE; timed_* count the batches timed):
+	 * per batch, the checks before it runs (dead, tail, identity),
+	 * taking the process's identity (what differs from the one held:
+	 * mm, creds, cgroups; the file table always) and giving back the
+	 * file table (the rest only on a switch, drain or sleep);
 	 * per call, the copy and checks (the blocking check), the call body,
 	 * and publishing the completion. Written by the worker only.
 	 */
@@ -290,8 +298,8 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 			   unsigned int budget);
 bool esca_ring_runnable(struct esca_ring *ring);
 bool esca_ring_has_work(struct esca_ring *ring);
-void esca_mm_release(struct esca_worker *w);
-void esca_mm_check(struct esca_worker *w);
+void esca_borrow_release(struct esca_worker *w);
+void esca_borrow_check(struct esca_worker *w);
 void esca_files_put(struct files_struct *files);
 
 /* stats.c */

@@ -599,37 +599,101 @@ bool esca_ring_has_work(struct esca_ring *ring)
 }
 
 /*
- * Borrow once, serve many: the address space switch (kthread_use_mm, a
- * page-table switch) is the dearest part of a batch, so the worker keeps
- * the last process's mm between batches and switches only for another
- * process. Files, creds and cgroups are still taken per batch (cheap),
- * and ring_check() still runs before every batch.
+ * Borrow once, serve many. The worker keeps the last process's identity
+ * between batches: its mm (kthread_use_mm, a page-table switch, the
+ * dearest part), the ring's credentials, the mm's memory cgroup and the
+ * ring thread's io cgroup. Each batch compares (pointers, under RCU) and
+ * switches only what differs: another process, another thread's creds,
+ * a cgroup migration. The file table is still swapped per batch (a task
+ * lock), and ring_check() still runs before every batch.
  *
  * Exit is not delayed: the held mm counts in ctx->running, which the
  * exit drain (ctx_mm_release) waits for; the worker lets go at once when
- * the ctx drains or dies (esca_mm_check, every pass and after each
- * batch), before it puts a dead ring's file table, before sleeping and
- * before it exits. Called only inside a batch, after the dead check,
- * with the batch's own running count held: the mm is intact.
+ * the ctx drains or dies (esca_borrow_check, on every pass and after each
+ * batch), before it puts a file table, before it sleeps and before it
+ * exits. Called only inside a batch, after the dead check, with the
+ * batch's own running count held: the mm is intact. Every pointer
+ * compared is one the worker holds a reference on, so none can be freed
+ * and reused under the comparison.
  */
-static void mm_borrow(struct esca_worker *w, struct esca_ctx *ctx)
+static bool memcg_held(struct esca_worker *w, struct mm_struct *mm)
 {
-	if (w->mm_ctx == ctx)
-		return;
-	esca_mm_release(w);
-	esca_ctx_get(ctx);
-	atomic_inc(&ctx->running);
-	kthread_use_mm(ctx->mm);
-	w->mm_ctx = ctx;
-	w->c->mm_switches++;
+#ifdef CONFIG_MEMCG
+	bool same;
+
+	if (!w->memcg)
+		return false;
+	rcu_read_lock();
+	same = mem_cgroup_from_task(rcu_dereference(mm->owner)) == w->memcg;
+	rcu_read_unlock();
+	return same;
+#else
+	return false;
+#endif
 }
 
-void esca_mm_release(struct esca_worker *w)
+static void borrow(struct esca_worker *w, struct esca_ring *ring)
+{
+	struct esca_ctx *ctx = ring->ctx;
+
+	if (w->mm_ctx != ctx) {
+		esca_borrow_release(w);
+		esca_ctx_get(ctx);
+		atomic_inc(&ctx->running);
+		kthread_use_mm(ctx->mm);
+		w->mm_ctx = ctx;
+		w->c->mm_switches++;
+	}
+	if (w->cred != ring->cred) {
+		if (w->cred)
+			revert_creds(w->old_cred);
+		w->old_cred = override_creds(ring->cred);
+		w->cred = ring->cred;
+	}
+	if (!memcg_held(w, ctx->mm)) {
+		struct mem_cgroup *memcg = get_mem_cgroup_from_mm(ctx->mm);
+
+		set_active_memcg(memcg);
+		mem_cgroup_put(w->memcg);
+		w->memcg = memcg;
+	}
+#ifdef CONFIG_BLK_CGROUP
+	{
+		struct cgroup_subsys_state *blkcg;
+		bool same;
+
+		rcu_read_lock();
+		same = w->blkcg && task_css(ring->task, io_cgrp_id) == w->blkcg;
+		rcu_read_unlock();
+		if (!same) {
+			blkcg = task_get_css(ring->task, io_cgrp_id);
+			kthread_associate_blkcg(blkcg);
+			if (w->blkcg)
+				css_put(w->blkcg);
+			w->blkcg = blkcg;
+		}
+	}
+#endif
+}
+
+void esca_borrow_release(struct esca_worker *w)
 {
 	struct esca_ctx *ctx = w->mm_ctx;
 
 	if (!ctx)
 		return;
+#ifdef CONFIG_BLK_CGROUP
+	kthread_associate_blkcg(NULL);
+	if (w->blkcg)
+		css_put(w->blkcg);
+	w->blkcg = NULL;
+#endif
+	set_active_memcg(NULL);
+	mem_cgroup_put(w->memcg);
+	w->memcg = NULL;
+	if (w->cred)
+		revert_creds(w->old_cred);
+	w->cred = NULL;
 	kthread_unuse_mm(ctx->mm);
 	w->mm_ctx = NULL;
 	if (atomic_dec_and_test(&ctx->running))
@@ -637,13 +701,13 @@ void esca_mm_release(struct esca_worker *w)
 	esca_ctx_put(ctx);
 }
 
-/* Let go of a draining or dead process's mm. */
-void esca_mm_check(struct esca_worker *w)
+/* Let go of a draining or dead process's identity. */
+void esca_borrow_check(struct esca_worker *w)
 {
 	struct esca_ctx *ctx = w->mm_ctx;
 
 	if (ctx && (READ_ONCE(ctx->draining) || READ_ONCE(ctx->dead)))
-		esca_mm_release(w);
+		esca_borrow_release(w);
 }
 
 static const char *const dead_what[] = {
@@ -661,16 +725,22 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 {
 	struct esca_consumer *c = w->c;
 	struct esca_ctx *ctx = ring->ctx;
-	const struct cred *old_cred;
 	struct files_struct *old_files, *files;
-	struct mem_cgroup *memcg, *old_memcg;
-	struct cgroup_subsys_state *blkcg = NULL;
 	struct esca_batch b;
 	u32 head, tail, n = 0, i;
 	u64 errors = 0, bounced = 0;
 	u64 t_start, t_now, t;
 	int verdict;
 
+	/*
+	 * The idle poll: nothing queued and no pause to lift, so no atomic
+	 * and no barrier. Every waiter's condition is already true then, or
+	 * is made true by a batch, which wakes it (below).
+	 */
+	files = esca_ring_files(ring);
+	if (!files || (!READ_ONCE(ring->paused) &&
+		       READ_ONCE(ring->sq->sq_tail) == READ_ONCE(ring->head)))
+		return 0;
 	if (test_and_set_bit_lock(ESCA_RING_S_RUNNING, &ring->state))
 		return 0;
 	atomic_inc(&ctx->running);
@@ -678,7 +748,7 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	smp_mb__after_atomic();
 	if (esca_ring_dead(ring))
 		goto out;
-	files = esca_ring_files(ring);
+	files = esca_ring_files(ring); /* again: not retired, not dead */
 	if (!files)
 		goto out;
 	if (READ_ONCE(ring->paused)) {
@@ -701,8 +771,13 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		esca_ring_kill(ring, ESCA_DEAD_PROTOCOL);
 		goto out;
 	}
-	/* Timed only once there is work: an idle pass reads no clock. */
-	b.timed = READ_ONCE(esca_phase_times);
+	/*
+	 * Timed only once there is work (an idle pass reads no clock), and
+	 * only one batch in ESCA_PHASE_SAMPLE: the clocks cost a one-entry
+	 * batch more than its publish does.
+	 */
+	b.timed = READ_ONCE(esca_phase_times) &&
+		  !(c->batches & (ESCA_PHASE_SAMPLE - 1));
 	t_start = phase_clock(b.timed);
 	verdict = ring_check(ring);
 	if (verdict == RING_SKIP)
@@ -721,15 +796,8 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	t_now = phase_clock(b.timed);
 	if (b.timed)
 		c->ns_check += t_now - t_start;
-	mm_borrow(w, ctx);
+	borrow(w, ring);
 	old_files = swap_files(files);
-	old_cred = override_creds(ring->cred);
-	memcg = get_mem_cgroup_from_mm(ctx->mm);
-	old_memcg = set_active_memcg(memcg);
-#ifdef CONFIG_BLK_CGROUP
-	blkcg = task_get_css(ring->task, io_cgrp_id);
-	kthread_associate_blkcg(blkcg);
-#endif
 	t = phase_clock(b.timed);
 	if (b.timed)
 		c->ns_borrow += t - t_now;
@@ -799,16 +867,8 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		}
 	}
 
-#ifdef CONFIG_BLK_CGROUP
-	kthread_associate_blkcg(NULL);
-	if (blkcg)
-		css_put(blkcg);
-#endif
-	set_active_memcg(old_memcg);
-	mem_cgroup_put(memcg);
-	revert_creds(old_cred);
 	swap_files(old_files);
-	esca_mm_check(w); /* exiting: no need to wait for the next pass */
+	esca_borrow_check(w); /* exiting: no need to wait for the next pass */
 	if (b.timed) {
 		c->ns_release += local_clock() - t_now;
 		c->timed_batches++;

@@ -51,7 +51,7 @@ bool esca_phase_times = true;
 module_param_named(phase_times, esca_phase_times, bool, 0644);
 MODULE_PARM_DESC(
 	phase_times,
-	"count the time of each phase of a batch (/proc/esca/stats \"phases\" lines)");
+	"time each phase of one batch in 16 (/proc/esca/stats \"phases\" lines)");
 
 unsigned int esca_call_timeout_ms = 200;
 module_param_named(call_timeout_ms, esca_call_timeout_ms, uint, 0644);

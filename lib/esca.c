@@ -73,6 +73,8 @@ static int g_state; /* 0: not tried, 1: on, -1: off */
 static int g_init_err; /* esca_init()'s result once g_state is -1 */
 static int g_fd = -1;
 static long g_spin_ns = 50000;
+/* a drain spins only for this many last entries (drain_self) */
+#define ESCA_DRAIN_SPIN_TAIL 8
 static uint64_t g_spin_ticks; /* g_spin_ns in TSC ticks */
 static uint32_t g_entries; /* ESCA_ENTRIES; 0 until the settings are read */
 static pthread_key_t g_key;
@@ -569,10 +571,11 @@ static void unpause(struct esca_thread *t, uint32_t idx)
 }
 
 /*
- * Wait for entry @idx: spin for the budget, then sleep in the module.
- * Returns false if the ring died before the entry ran (it had no effect).
+ * Wait for entry @idx: spin for the budget (if @spin), then sleep in the
+ * module. Returns false if the ring died before the entry ran (it had no
+ * effect).
  */
-static bool wait_done(struct esca_thread *t, uint32_t idx)
+static bool wait_done(struct esca_thread *t, uint32_t idx, bool spin)
 {
 	struct esca_wait w = { .ring_id = t->ring.id, .index = idx };
 	uint64_t deadline = 0;
@@ -582,7 +585,7 @@ static bool wait_done(struct esca_thread *t, uint32_t idx)
 	 * Sharing a core with our own consumer, spinning only keeps it from
 	 * running: sleep at once. (sched_getcpu reads the rseq area: no trap.)
 	 */
-	if (sched_getcpu() == t->cpu)
+	if (!spin || sched_getcpu() == t->cpu)
 		goto sleep;
 	for (;;) {
 		for (int k = 0; k < 64; k++) {
@@ -706,19 +709,26 @@ static void thread_go_direct(struct esca_thread *t, uint32_t stop)
 	t->state = T_DIRECT;
 }
 
-/* Make room for one entry; false if the ring died meanwhile. */
+/*
+ * Make room for one entry; false if the ring died meanwhile. A full ring
+ * means the consumer is a whole ring behind, so the wait is long: sleep
+ * at once, until half the ring is free, as a socket's writer is woken
+ * only when half its send buffer is free (sock_def_write_space). Waiting
+ * for one slot at a time would keep this core spinning at the consumer's
+ * pace; half a ring of work keeps the consumer busy while we wake.
+ */
 static bool make_room(struct esca_thread *t)
 {
-	uint32_t oldest;
+	uint32_t upto;
 
 	/* reaped never passes the consumer's head, so this also means the
 	 * slot is free in the ring */
 	if (t->ring.tail - t->reaped < t->ring.entries)
 		return true;
-	oldest = t->ring.tail - t->ring.entries;
-	if (!wait_done(t, oldest))
+	upto = t->ring.tail - t->ring.entries / 2;
+	if (!wait_done(t, upto - 1, false))
 		return false;
-	reap(t, oldest + 1);
+	reap(t, upto);
 	return true;
 }
 
@@ -748,7 +758,7 @@ static long submit(uint32_t nr, const __u64 args[6], uint32_t flags, bool sync)
 	}
 	if (!sync)
 		return 0;
-	if (!wait_done(t, idx)) {
+	if (!wait_done(t, idx, true)) {
 		/* Never ran: make it here, in program order. */
 		thread_go_direct(t, idx);
 		return direct_args(nr, args);
@@ -788,8 +798,23 @@ static void drain_self(void)
 	struct esca_thread *t = &t_self;
 
 	fork_check();
+	/*
+	 * A long queue is a long wait: sleep through its bulk and spin only
+	 * for the last few entries, which the consumer runs while we wake
+	 * (blk-mq's hybrid polling does the same with completion times).
+	 */
+	if (t->state == T_READY &&
+	    t->ring.tail - t->reaped > ESCA_DRAIN_SPIN_TAIL) {
+		uint32_t bulk = t->ring.tail - ESCA_DRAIN_SPIN_TAIL;
+
+		if (!wait_done(t, bulk - 1, false)) {
+			thread_go_direct(t, t->ring.tail);
+			return;
+		}
+		reap(t, bulk);
+	}
 	if (t->state == T_READY && t->reaped != t->ring.tail) {
-		if (wait_done(t, t->ring.tail - 1))
+		if (wait_done(t, t->ring.tail - 1, true))
 			reap(t, t->ring.tail);
 		else
 			thread_go_direct(t, t->ring.tail);

@@ -271,8 +271,9 @@ static void phases(const struct rec *recs, int n)
 	static const char *const per_call[] = { "block", "body", "publish" };
 	bool any = false;
 
-	printf("\nphases (ns per batch: check, borrow, release; per call: "
-	       "block, body, publish; all per call):\n");
+	printf("\nphases (of the batches and calls timed, one batch in 16; "
+	       "ns per batch: check, borrow, release; per call: block, "
+	       "body, publish; all per call):\n");
 	for (int i = 0; i < n; i++) {
 		const struct rec *r = &recs[i];
 		unsigned long long batches = 0, calls = 0, v, all = 0;

@@ -20,7 +20,9 @@
  *   direct           the system call itself
  *   sync             esca_call: submit, spin on the completion
  *   deferred         esca_defer, ring kept full (bounded by the consumer's
- *                    throughput); one esca_drain at the end, timed
+ *                    throughput; a full ring sleeps until half of it is
+ *                    free); esca_drain at the end of each chunk, timed (it
+ *                    sleeps through all but the last 8 entries, then spins)
  *   defer-enq        what a deferred call costs the application core
  *                    itself: bursts that fit in the ring are timed, the
  *                    drain after each burst is not
@@ -28,6 +30,8 @@
  *                    awaited (spinning on the CQ for up to ESCA_SPIN_US, as
  *                    sync does, then io_uring_wait_cqe)
  *   uring-sqpoll-32  io_uring with SQPOLL: 32 SQEs submitted, 32 reaped
+ *                    (io_uring_wait_cqe_nr sleeps through all but the last
+ *                    8, then it spins, as esca_drain does)
  *   uring-32         io_uring without SQPOLL: 32 SQEs, submit_and_wait(32)
  * The SQPOLL thread is pinned to the ESCA consumer's CPU, with an idle
  * time matching the module's idle_us (rounded up to whole milliseconds).
@@ -86,6 +90,7 @@ static const char *const mode_name[M_COUNT] = {
 
 #define BURST 128 /* defer-enq: fits in the default 256-entry ring */
 #define UBATCH 32 /* io_uring batch */
+#define DRAIN_SPIN_TAIL 8 /* as libesca's drain: spin for the last 8 */
 #define CHUNK 512 /* socket calls between drains; sockets made ahead */
 #define MIN_CALLS 64
 #define WARMUP_CALLS 64
@@ -235,6 +240,16 @@ static long uring_reap(struct io_uring *ring, unsigned int n, long want,
 	uint64_t deadline = 0;
 	long bad = 0;
 
+	/* As esca_drain: sleep through the bulk, spin for the last few. */
+	if (spin && n > DRAIN_SPIN_TAIL) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe_nr(ring, &cqe, n - DRAIN_SPIN_TAIL);
+
+		if (r < 0) {
+			check("io_uring_wait_cqe", r, 0);
+			return -1;
+		}
+	}
 	while (got < n) {
 		unsigned int k = io_uring_peek_batch_cqe(ring, cqes, n - got);
 

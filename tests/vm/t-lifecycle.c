@@ -266,7 +266,27 @@ static void *flood(void *arg)
 	return NULL;
 }
 
-static void test_kill9(int n)
+/* A fresh image (settings are read once per image): 4 threads flooding
+ * rings of 4096 entries, which a full ring refills from half. */
+static void flood_child(const char *self)
+{
+	setenv("ESCA_ENTRIES", "4096", 1);
+	execl("/proc/self/exe", self, "--flood", (char *)NULL);
+	_exit(127);
+}
+
+static void flood_run(void)
+{
+	int fd = open("/tmp/t-lifecycle-flood", O_WRONLY | O_CREAT | O_TRUNC,
+		      0644);
+	pthread_t th;
+
+	for (int k = 0; k < 3; k++)
+		pthread_create(&th, NULL, flood, (void *)(long)fd);
+	flood((void *)(long)fd);
+}
+
+static void test_kill9(const char *self, int n)
 {
 	int wrong = 0, loaded = 0;
 	long most = 0;
@@ -275,17 +295,8 @@ static void test_kill9(int n)
 	for (int i = 0; i < n; i++) {
 		pid_t pid = fork();
 
-		if (pid == 0) {
-			int fd = open("/tmp/t-lifecycle-flood",
-				      O_WRONLY | O_CREAT | O_TRUNC, 0644);
-			pthread_t th;
-
-			setenv("ESCA_ENTRIES", "4096", 1);
-			for (int k = 0; k < 3; k++)
-				pthread_create(&th, NULL, flood,
-					       (void *)(long)fd);
-			flood((void *)(long)fd);
-		}
+		if (pid == 0)
+			flood_child(self);
 		usleep(2000 + rand() % 20000);
 		{
 			long pending = t_ctx(pid, "pending");
@@ -317,6 +328,10 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--no-context"))
 		return maps_have_esca() || t_ctx(getpid(), "rings") != -1;
+	if (argc > 1 && !strcmp(argv[1], "--flood")) {
+		flood_run();
+		return 1;
+	}
 	if (argc > 2 && !strcmp(argv[1], "--hold")) {
 		/* Stay registered and busy for argv[2] seconds (t-rmmod.sh). */
 		time_t end = time(NULL) + atoi(argv[2]);
@@ -336,7 +351,7 @@ int main(int argc, char **argv)
 	test_seccomp();
 	test_fd_closed();
 	test_cycles(1000);
-	test_kill9(100);
+	test_kill9(argv[0], 100);
 	esca_thread_exit();
 	printf("contexts still live before this process exits: %ld\n",
 	       t_stat("esca ", "live_contexts"));
