@@ -796,29 +796,24 @@ long esca_defer(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 static void drain_self(void)
 {
 	struct esca_thread *t = &t_self;
+	uint32_t stop;
 
 	fork_check();
+	stop = t->ring.tail;
+	if (t->state != T_READY || t->reaped == stop)
+		return;
 	/*
 	 * A long queue is a long wait: sleep through its bulk and spin only
 	 * for the last few entries, which the consumer runs while we wake
 	 * (blk-mq's hybrid polling does the same with completion times).
 	 */
-	if (t->state == T_READY &&
-	    t->ring.tail - t->reaped > ESCA_DRAIN_SPIN_TAIL) {
-		uint32_t bulk = t->ring.tail - ESCA_DRAIN_SPIN_TAIL;
-
-		if (!wait_done(t, bulk - 1, false)) {
-			thread_go_direct(t, t->ring.tail);
-			return;
-		}
-		reap(t, bulk);
+	if ((stop - t->reaped > ESCA_DRAIN_SPIN_TAIL &&
+	     !wait_done(t, stop - ESCA_DRAIN_SPIN_TAIL - 1, false)) ||
+	    !wait_done(t, stop - 1, true)) {
+		thread_go_direct(t, stop);
+		return;
 	}
-	if (t->state == T_READY && t->reaped != t->ring.tail) {
-		if (wait_done(t, t->ring.tail - 1, true))
-			reap(t, t->ring.tail);
-		else
-			thread_go_direct(t, t->ring.tail);
-	}
+	reap(t, stop);
 }
 
 long esca_drain(void)
