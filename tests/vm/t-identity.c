@@ -12,12 +12,18 @@
  *    as direct. Its context is root's, so the root parent reads the
  *    counters for it;
  *  - fd numbers resolve in the caller's own table, never another
- *    process's, even when both are served by the same consumer.
+ *    process's, even when both are served by the same consumer;
+ *  - two threads of one process with different credentials (a raw
+ *    setresuid changes one thread only), their batches alternating on one
+ *    consumer, which keeps a process's identity between batches: every
+ *    call of the uid-1000 thread is refused, every call of the root
+ *    thread allowed, all offloaded.
  */
 #include "t.h"
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -212,6 +218,58 @@ static void fd_tables(void)
 	close(p[1]);
 }
 
+#define ROUNDS 100
+
+static pthread_barrier_t turn;
+static int two_fd;
+
+/* The second thread: uid 1000 by a raw setresuid (this thread only). */
+static void *uid1000_thread(void *arg)
+{
+	(void)arg;
+	if (syscall(SYS_setresgid, 1000, 1000, 1000) ||
+	    syscall(SYS_setresuid, 1000, 1000, 1000))
+		DIE("thread: cannot become uid 1000: %s", strerror(errno));
+	for (int i = 0; i < ROUNDS; i++) {
+		pthread_barrier_wait(&turn); /* the root thread's batch ran */
+		CHECK(O6(SYS_fchmod, two_fd, 0666, 0, 0, 0, 0) == -EPERM,
+		      "round %d: uid-1000 thread's fchmod not refused", i);
+		CHECK(O6(SYS_fchown, two_fd, 1000, 1000, 0, 0, 0) == -EPERM,
+		      "round %d: uid-1000 thread's fchown not refused", i);
+		pthread_barrier_wait(&turn);
+	}
+	return NULL;
+}
+
+static void two_identities(void)
+{
+	struct t_counts c0;
+	struct stat st;
+	pthread_t th;
+
+	two_fd = open(FILE_PATH, O_RDONLY);
+	if (two_fd < 0)
+		DIE("open %s: %s", FILE_PATH, strerror(errno));
+	t_need_offload();
+	c0 = t_counts_now();
+	pthread_barrier_init(&turn, NULL, 2);
+	if (pthread_create(&th, NULL, uid1000_thread, NULL))
+		DIE("pthread_create");
+	for (int i = 0; i < ROUNDS; i++) {
+		CHECK(O6(SYS_fchmod, two_fd, 0644, 0, 0, 0, 0) == 0,
+		      "round %d: root thread's fchmod refused", i);
+		pthread_barrier_wait(&turn);
+		pthread_barrier_wait(&turn); /* the uid-1000 thread's ran */
+	}
+	pthread_join(th, NULL);
+	T_OFFLOADED("two identities", c0, 3 * ROUNDS, 0);
+	CHECK(!fstat(two_fd, &st) && (st.st_mode & 07777) == 0644 &&
+		      st.st_uid == 0 && st.st_gid == 0,
+	      "two identities: file now mode %o uid %d gid %d",
+	      st.st_mode & 07777, (int)st.st_uid, (int)st.st_gid);
+	close(two_fd);
+}
+
 int main(void)
 {
 	int fd = open(FILE_PATH, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -223,5 +281,6 @@ int main(void)
 	in_child("uid 1000", uid1000_registers);
 	setuid_child();
 	fd_tables();
+	in_child("two identities", two_identities);
 	return t_done("t-identity");
 }
