@@ -80,10 +80,12 @@ struct esca_worker {
 	 * (kthread_use_mm), NULL: nothing held; holds a ctx ref and counts in
 	 * ctx->running, so the exit drain waits for esca_borrow_release(),
 	 * which the worker calls at once when the ctx drains or dies, before
-	 * it serves another process, puts a file table, sleeps or exits. The
-	 * rest is held only while mm_ctx is set, each with a reference.
+	 * it serves another process or file table, puts a ring's file table,
+	 * sleeps or exits. The rest is held only while mm_ctx is set, each
+	 * with a reference; the file table is put last, with no identity.
 	 */
 	struct esca_ctx *mm_ctx;
+	struct files_struct *files, *old_files; /* current->files (a ref) */
 	const struct cred *cred, *old_cred; /* overridden: ring->cred */
 	struct mem_cgroup *memcg; /* active memcg: the mm's */
 	struct cgroup_subsys_state *blkcg; /* associated: the ring task's */

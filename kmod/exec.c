@@ -601,11 +601,12 @@ bool esca_ring_has_work(struct esca_ring *ring)
 /*
  * Borrow once, serve many. The worker keeps the last process's identity
  * between batches: its mm (kthread_use_mm, a page-table switch, the
- * dearest part), the ring's credentials, the mm's memory cgroup and the
+ * dearest part), the ring's file table (current->files, with a reference
+ * of its own), the ring's credentials, the mm's memory cgroup and the
  * ring thread's io cgroup. Each batch compares (pointers, under RCU) and
- * switches only what differs: another process, another thread's creds,
- * a cgroup migration. The file table is still swapped per batch (a task
- * lock), and ring_check() still runs before every batch.
+ * switches only what differs: another process or file table, another
+ * thread's creds, a cgroup migration. ring_check() still runs before
+ * every batch.
  *
  * Exit is not delayed: the held mm counts in ctx->running, which the
  * exit drain (ctx_mm_release) waits for; the worker lets go at once when
@@ -632,17 +633,28 @@ static bool memcg_held(struct esca_worker *w, struct mm_struct *mm)
 #endif
 }
 
-static void borrow(struct esca_worker *w, struct esca_ring *ring)
+static void borrow(struct esca_worker *w, struct esca_ring *ring,
+		   struct files_struct *files)
 {
 	struct esca_ctx *ctx = ring->ctx;
 
-	if (w->mm_ctx != ctx) {
+	/*
+	 * Another file table in the same process (a thread cloned without
+	 * CLONE_FILES) is rare: let go of everything, so the old table is
+	 * put with no identity held, as a table always is.
+	 */
+	if (w->mm_ctx != ctx || w->files != files) {
+		if (w->mm_ctx != ctx)
+			w->c->mm_switches++;
 		esca_borrow_release(w);
 		esca_ctx_get(ctx);
 		atomic_inc(&ctx->running);
 		kthread_use_mm(ctx->mm);
 		w->mm_ctx = ctx;
-		w->c->mm_switches++;
+		/* our own reference: the ring's may be retired while held */
+		atomic_inc(&files->count);
+		w->old_files = swap_files(files);
+		w->files = files;
 	}
 	if (w->cred != ring->cred) {
 		if (w->cred)
@@ -679,9 +691,13 @@ static void borrow(struct esca_worker *w, struct esca_ring *ring)
 void esca_borrow_release(struct esca_worker *w)
 {
 	struct esca_ctx *ctx = w->mm_ctx;
+	struct files_struct *files = w->files;
 
 	if (!ctx)
 		return;
+	swap_files(w->old_files);
+	w->files = NULL;
+	w->old_files = NULL;
 #ifdef CONFIG_BLK_CGROUP
 	kthread_associate_blkcg(NULL);
 	if (w->blkcg)
@@ -699,6 +715,11 @@ void esca_borrow_release(struct esca_worker *w)
 	if (atomic_dec_and_test(&ctx->running))
 		wake_up_all(&ctx->drain_wq);
 	esca_ctx_put(ctx);
+	/* Last: putting it may close files (of an exited process), and
+	 * never with an identity borrowed.
+	 */
+	if (files)
+		esca_files_put(files);
 }
 
 /* Let go of a draining or dead process's identity. */
@@ -725,7 +746,7 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 {
 	struct esca_consumer *c = w->c;
 	struct esca_ctx *ctx = ring->ctx;
-	struct files_struct *old_files, *files;
+	struct files_struct *files;
 	struct esca_batch b;
 	u32 head, tail, n = 0, i;
 	u64 errors = 0, bounced = 0;
@@ -796,8 +817,7 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 	t_now = phase_clock(b.timed);
 	if (b.timed)
 		c->ns_check += t_now - t_start;
-	borrow(w, ring);
-	old_files = swap_files(files);
+	borrow(w, ring, files);
 	t = phase_clock(b.timed);
 	if (b.timed)
 		c->ns_borrow += t - t_now;
@@ -867,7 +887,6 @@ unsigned int esca_ring_run(struct esca_worker *w, struct esca_ring *ring,
 		}
 	}
 
-	swap_files(old_files);
 	esca_borrow_check(w); /* exiting: no need to wait for the next pass */
 	if (b.timed) {
 		c->ns_release += local_clock() - t_now;

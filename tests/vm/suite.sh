@@ -108,6 +108,7 @@ run threads-2consumers sh $T/t-2consumers.sh
 run churn $T/t-churn
 run lifecycle $T/t-lifecycle
 run exitdelay $T/t-exitdelay
+run borrow $T/t-borrow
 # Issue 7: attacks that must fail, stalls that must not happen, nothing lost.
 run attack-cred $T/t-attack-cred
 run attack-mem $T/t-attack-mem

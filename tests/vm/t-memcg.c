@@ -45,19 +45,6 @@ static int write_file(const char *path, const char *s)
 	return (int)n;
 }
 
-static long read_long(const char *path)
-{
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
 /* Read every page of this process's /dev/esca mappings (both sides). */
 static long touch_rings(void)
 {
@@ -162,7 +149,7 @@ static void start(const char *cg, bool rings, struct run *r)
 	close(out[0]);
 	usleep(200000);
 	snprintf(path, sizeof(path), CG "/%s/memory.current", cg);
-	r->current = read_long(path);
+	r->current = t_read_long(path);
 	snprintf(pid, sizeof(pid), "context pid=%d ", (int)r->pid);
 	r->rings = t_stat(pid, "rings");
 }
@@ -221,7 +208,7 @@ int main(void)
 	/* freed rings are uncharged (5 s, the release may be deferred);
 	 * only meaningful if they were charged */
 	for (int i = 0; i < 50 && on.current - off.current >= need; i++) {
-		after = read_long(CG "/t-memcg-on/memory.current");
+		after = t_read_long(CG "/t-memcg-on/memory.current");
 		if (after >= 0 && on.current - after >= need)
 			break;
 		usleep(100000);

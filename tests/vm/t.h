@@ -8,6 +8,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,36 @@ static inline int t_done(const char *name)
 {
 	printf("# %s: %d checks, %d failed\n", name, t_checks, t_failed);
 	return t_failed ? 1 : 0;
+}
+
+/* The number at the start of file @path (a module parameter, a cgroup
+ * counter); -1 if it cannot be read. */
+static inline long t_read_long(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+/* Write @v to file @path; 0 or -errno. */
+static inline long t_write_long(const char *path, long v)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int n = snprintf(buf, sizeof(buf), "%ld\n", v);
+	long r;
+
+	if (fd < 0)
+		return -errno;
+	r = write(fd, buf, (size_t)n) == n ? 0 : -errno;
+	close(fd);
+	return r;
 }
 
 /* The module is loaded in the guest: offload must be on. */
