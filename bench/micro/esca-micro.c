@@ -303,10 +303,13 @@ static long run_uring(int call, int mode, int n)
 		}
 		r = mode == M_URING_32 ? io_uring_submit_and_wait(ring, k) :
 					 io_uring_submit(ring);
-		/* With SQPOLL, submit counts every SQE the kernel has not
-		 * consumed yet: it may move the SQ head after posting the
-		 * previous batch's completions. */
-		if (mode != M_URING_32 && r > k)
+		/* With SQPOLL, submit counts the SQEs the kernel has not
+		 * consumed yet, read from its head: more than k when the head
+		 * moves after the previous batch's completions, fewer (even 0)
+		 * when the thread took ours before the read. Any count from 0
+		 * is a submission; the k completions reaped below prove it.
+		 */
+		if (mode != M_URING_32 && r >= 0)
 			r = k;
 		if (check("io_uring_submit", r, k))
 			return -1;
