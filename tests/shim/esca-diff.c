@@ -1481,11 +1481,14 @@ static bool tcp_quiet(struct rdesc *x, int fd, int peer_fd, bool nudge,
 	/*
 	 * Whether what it sent is acked yet cannot be seen (the buffers are
 	 * far from full, so writability does not change), except for the
-	 * FIN once both ends sent one: LAST_ACK or CLOSING become CLOSE on
-	 * the ACK, and shutdown() then says ENOTCONN.
+	 * FIN: its ACK moves the state (FIN_WAIT1 to FIN_WAIT2, LAST_ACK or
+	 * CLOSING to CLOSE, after which shutdown() says ENOTCONN), and the
+	 * state change wakes the socket: one more edge for an EPOLLET
+	 * watcher. A peer that got the FIN first delays its ACK (up to
+	 * 200 ms), so without this wait an epoll_wait a few ops later saw
+	 * that edge in one run and not in the other.
 	 */
-	if (x->shut_wr && x->eof_in &&
-	    (ioctl(fd, SIOCOUTQ, &outq) < 0 || outq != 0)) {
+	if (x->shut_wr && (ioctl(fd, SIOCOUTQ, &outq) < 0 || outq != 0)) {
 		/* a delayed ACK holds it: ask the peer to ack now */
 		if (nudge && peer_fd >= 0)
 			setsockopt(peer_fd, IPPROTO_TCP, TCP_QUICKACK, &one,
@@ -1771,6 +1774,7 @@ static void op_fork(struct ctx *c, const struct op *o, int idx)
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	c->tcp_dirty = true; /* the child's TCP calls settle before our next */
 	while ((n = read(FD_RES_R, buf, sizeof(buf))) > 0)
 		sb_add(&got, buf, (size_t)n);
 	if (WIFEXITED(st))
