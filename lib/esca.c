@@ -73,8 +73,18 @@ static int g_state; /* 0: not tried, 1: on, -1: off */
 static int g_init_err; /* esca_init()'s result once g_state is -1 */
 static int g_fd = -1;
 static long g_spin_ns = 50000;
-/* a drain spins only for this many last entries (drain_self) */
+/*
+ * A drain spins only for this many last entries (drain_self), and a full
+ * ring sleeps until at most 1/ESCA_REFILL_DIV of it is still queued
+ * (make_room). Compile-time settings, overridable (-D) for
+ * bench/micro/sweep.sh, which measured them (README).
+ */
+#ifndef ESCA_DRAIN_SPIN_TAIL
 #define ESCA_DRAIN_SPIN_TAIL 8
+#endif
+#ifndef ESCA_REFILL_DIV
+#define ESCA_REFILL_DIV 2
+#endif
 static uint64_t g_spin_ticks; /* g_spin_ns in TSC ticks */
 static uint32_t g_entries; /* ESCA_ENTRIES; 0 until the settings are read */
 static pthread_key_t g_key;
@@ -725,7 +735,7 @@ static bool make_room(struct esca_thread *t)
 	 * slot is free in the ring */
 	if (t->ring.tail - t->reaped < t->ring.entries)
 		return true;
-	upto = t->ring.tail - t->ring.entries / 2;
+	upto = t->ring.tail - t->ring.entries / ESCA_REFILL_DIV;
 	if (!wait_done(t, upto - 1, false))
 		return false;
 	reap(t, upto);
