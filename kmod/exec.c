@@ -161,8 +161,7 @@ static struct esca_call esca_calls[] = {
 	CALL(__NR_getsockopt, "getsockopt", FD_META, 0, 0, false, -1),
 };
 
-static void (*esca_put_files_struct)(struct files_struct *files);
-static struct workqueue_struct *esca_put_wq; /* when it cannot be called */
+static struct workqueue_struct *esca_put_wq; /* last puts of file tables */
 
 #define ENDBR64 0xfa1e0ff3U /* f3 0f 1e fa */
 
@@ -222,29 +221,16 @@ static unsigned long resolve(const char *sym)
 
 int esca_exec_init(void)
 {
-	unsigned long put;
 	unsigned int i;
 	int ret = resolve_kallsyms();
 
 	if (ret)
 		return ret;
-	/*
-	 * put_files_struct is only ever called directly in the kernel, so IBT
-	 * seals it; then file tables go back through an exiting thread.
-	 */
-	put = esca_kallsyms("put_files_struct");
-	if (!esca_files_put_exit && put &&
-	    (!cpu_feature_enabled(X86_FEATURE_IBT) || starts_with_endbr(put))) {
-		esca_put_files_struct = (void *)put;
-	} else {
-		esca_put_wq = alloc_workqueue("esca-put", WQ_UNBOUND, 0);
-		if (!esca_put_wq)
-			return -ENOMEM;
-		pr_info("esca: file tables released by exiting threads (%s)\n",
-			esca_files_put_exit ? "files_put_exit=1" :
-			put		    ? "put_files_struct sealed by IBT" :
-					      "put_files_struct not found");
-	}
+	esca_put_wq = alloc_workqueue("esca-put", WQ_UNBOUND, 0);
+	if (!esca_put_wq)
+		return -ENOMEM;
+	if (esca_files_put_exit) /* what every last put does now */
+		pr_info("esca: file tables released by exiting threads (files_put_exit=1)\n");
 	for (i = 0; i < ARRAY_SIZE(esca_calls); i++) {
 		if (!esca_calls[i].sym)
 			continue;
@@ -256,11 +242,16 @@ int esca_exec_init(void)
 }
 
 /*
- * Releasing a file table without calling put_files_struct: a short-lived
- * kernel thread adopts it as its own and exits, and do_exit() ->
- * exit_files() puts it (a direct call, so IBT has no say). The thread
- * inherited a share of kthreadd's table, which lives as long as the
- * system: that share is dropped by hand.
+ * The last put of a file table closes every file still in it, and a close
+ * may wait on user space as long as it likes: FUSE sends FLUSH and waits,
+ * uninterruptibly, for its server's answer. That must never happen on a
+ * consumer (every process it serves would stall) nor in module code (rmmod
+ * would wait for it). So the last put goes to a short-lived kernel thread
+ * that adopts the table as its own and exits: do_exit() -> exit_files()
+ * puts it, outside the module, as an exiting process would (and with no
+ * call through put_files_struct, which IBT seals). The thread inherited a
+ * share of kthreadd's table, which lives as long as the system: that
+ * share is dropped by hand.
  *
  * The thread is started from a work item on our own workqueue, never from
  * the caller: a caller with a fatal signal pending (a thread killed while
@@ -315,10 +306,9 @@ void esca_files_put(struct files_struct *files)
 {
 	struct files_put_req *req;
 
-	if (esca_put_files_struct) {
-		esca_put_files_struct(files);
+	/* Not the last reference: only a count goes down, nothing closes. */
+	if (atomic_add_unless(&files->count, -1, 1))
 		return;
-	}
 	req = kmalloc(sizeof(*req), GFP_KERNEL | __GFP_NOFAIL);
 	req->files = files;
 	init_completion(&req->adopted);

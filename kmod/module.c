@@ -17,8 +17,9 @@
  *                writable): REGISTER past it fails with EDQUOT.
  *   dev_uid=U dev_gid=G dev_mode=M  owner, group and mode of /dev/esca
  *                (default 0, 0, 0660: root and group root only).
- *   files_put_exit=1  release file tables through short-lived threads, as
- *                is done anyway when IBT seals put_files_struct (for tests).
+ *   files_put_exit=1  kept for old command lines: the last put of a file
+ *                table always goes through a short-lived thread now; this
+ *                only says so in the log.
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -41,7 +42,7 @@ bool esca_files_put_exit;
 module_param_named(files_put_exit, esca_files_put_exit, bool, 0444);
 MODULE_PARM_DESC(
 	files_put_exit,
-	"release file tables through exiting threads (automatic when IBT seals put_files_struct)");
+	"no effect (file tables are always released through exiting threads); logs that it is so");
 
 unsigned int esca_idle_us = 1000;
 module_param_named(idle_us, esca_idle_us, uint, 0644);

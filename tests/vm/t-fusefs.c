@@ -14,6 +14,13 @@
  *    went to tmpfs, was bounced, or was interrupted (-EINTR); a write the
  *    server read (uninterruptible from then on) leaves its ring stuck and
  *    the ring dies ESCA_DEAD_STALLED once the connection is aborted.
+ * 3. Exit with a FUSE file open (between 1 and 2): whoever puts the
+ *    exiting child's file table last closes the FUSE file with a FLUSH the
+ *    server never answers: the child itself (exit_files, as without the
+ *    module) or, when its ring's reference outlives that, the module. The
+ *    FLUSH must reach the server and the prober must keep being served
+ *    while it waits: the close runs on no consumer. The child is reaped
+ *    once the connection is aborted.
  */
 #include "raw.h"
 #include "tfuse.h"
@@ -137,6 +144,43 @@ static bool fuse_calls_bounced(struct raw_ring *r)
 	return true;
 }
 
+/* 3: exit with a FUSE file open; false if a consumer got stuck. */
+static pid_t g_exit_child;
+
+static bool fuse_exit_flush(const struct raw_prober *probe)
+{
+	long flush0 = server_ops(FUSE_FLUSH), calls;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		DIE("fork: %s", strerror(errno));
+	g_exit_child = pid;
+	if (pid == 0) {
+		struct raw_ring r;
+		int fd = open(g_fuse.file, O_RDWR | O_CLOEXEC);
+
+		if (fd < 0 || raw_open_ring(&r, 8))
+			_exit(2);
+		_exit(0); /* the FUSE fd open: the table's last put closes it */
+	}
+	for (int i = 0; i < 100 && server_ops(FUSE_FLUSH) == flush0; i++)
+		raw_sleep_us(50000);
+	CHECK(server_ops(FUSE_FLUSH) > flush0,
+	      "no FLUSH 5 s after the child exited: its FUSE file was never "
+	      "closed");
+	calls = probe->count;
+	raw_sleep_us(2000000);
+	calls = probe->count - calls;
+	printf("# exit with a FUSE file open: its FLUSH waits; the prober "
+	       "made %ld calls in the next 2 s\n",
+	       calls);
+	CHECK(calls >= 10,
+	      "the prober made %ld calls in 2 s while an exited process's "
+	      "FUSE file waited for FLUSH: a consumer is closing it",
+	      calls);
+	return calls >= 10;
+}
+
 /* 2: the dup2 race. */
 static void fuse_dup2_race(struct raw_ring *r)
 {
@@ -248,7 +292,7 @@ int main(void)
 	alarm(120);
 	raw_open_ring_near(&r, 64, probe);
 
-	ok = fuse_calls_bounced(&r);
+	ok = fuse_calls_bounced(&r) && fuse_exit_flush(probe);
 	if (ok)
 		fuse_dup2_race(&r);
 	raw_prober_check(ppid, probe,
@@ -256,6 +300,14 @@ int main(void)
 
 	/* End the stuck requests; a stuck ring then dies STALLED. */
 	tfuse_abort(&g_fuse);
+	if (g_exit_child > 0) {
+		int st = 0;
+
+		CHECK(waitpid(g_exit_child, &st, 0) == g_exit_child &&
+			      WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "the child that exited with a FUSE file open: status %#x",
+		      st);
+	}
 	if (!ok || raw_dead(&r) || !raw_done(&r, r.tail - 1)) {
 		for (int i = 0; i < 200 && !raw_dead(&r); i++)
 			raw_sleep_us(100000);
