@@ -123,6 +123,22 @@ static void ctx_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 		pr_notice_ratelimited(
 			"esca: pid %d: exit waits for a call still running\n",
 			ctx->tgid);
+	/*
+	 * No batch runs now and none will (the rings are dead): their
+	 * references on the file table go here, in the exiting task before
+	 * its exit_files(), so the process's own put stays the last and its
+	 * files are closed before its parent's waitpid() returns, as without
+	 * the module. (The consumer would drop them only when it retires the
+	 * rings, which may come later.)
+	 */
+	mutex_lock(&ctx->lock);
+	xa_for_each(&ctx->rings, id, ring) {
+		struct files_struct *files = xchg(&ring->files, NULL);
+
+		if (files)
+			esca_files_put(files);
+	}
+	mutex_unlock(&ctx->lock);
 }
 
 static const struct mmu_notifier_ops esca_mn_ops = {

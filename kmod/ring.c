@@ -311,9 +311,9 @@ void esca_ring_kill(struct esca_ring *ring, u32 reason)
  */
 struct files_struct *esca_ring_retire(struct esca_ring *ring)
 {
-	struct files_struct *files = ring->files;
+	/* the caller puts it, outside c->lock; the exit drain may have */
+	struct files_struct *files = xchg(&ring->files, NULL);
 
-	ring->files = NULL; /* the caller puts it, outside c->lock */
 	if (ring->cq)
 		WRITE_ONCE(ring->cq->dead_reason, READ_ONCE(ring->dead_reason));
 	esca_ring_flags(ring, ESCA_RING_DEAD, 0);
