@@ -11,6 +11,9 @@
  *             sockets back to the caller, so TCP it is)
  *   writev    3 iovecs (16 + 32 + 16 B) to the same socket
  *   close     of a fresh, unconnected TCP socket
+ *   fsync     of the tmpfs file: a call that does next to nothing
+ *             (noop_fsync), so what it costs is the way it reaches the
+ *             kernel: for ESCA, the hand-off and the consumer's checks
  * The socket's peer end is not read during timed work: nothing competes
  * with the timed thread or the consumer. Between chunks of CHUNK calls the
  * peer end is drained untimed (which also checks every byte arrived), and
@@ -69,9 +72,9 @@
 #include "esca/esca.h"
 #include "perfcount.h"
 
-enum { C_PWRITE64, C_WRITE, C_WRITEV, C_CLOSE, C_COUNT };
+enum { C_PWRITE64, C_WRITE, C_WRITEV, C_CLOSE, C_FSYNC, C_COUNT };
 static const char *const call_name[C_COUNT] = { "pwrite64", "write", "writev",
-						"close" };
+						"close", "fsync" };
 
 enum {
 	M_DIRECT,
@@ -187,7 +190,7 @@ static long check(const char *what, long got, long want)
 
 static long expected(int call)
 {
-	return call == C_CLOSE ? 0 : 64;
+	return call == C_CLOSE || call == C_FSYNC ? 0 : 64;
 }
 
 /* The system call number and arguments of call @i of a chunk. */
@@ -204,6 +207,9 @@ static long call_args(int call, int i, long a[6])
 	case C_WRITEV:
 		a[0] = B.sock_w, a[1] = (long)iov, a[2] = 3;
 		return SYS_writev;
+	case C_FSYNC:
+		a[0] = B.file_fd;
+		return SYS_fsync;
 	default:
 		a[0] = B.close_fds[i];
 		return SYS_close;
@@ -221,6 +227,9 @@ static void uring_prep(struct io_uring_sqe *sqe, int call, int i)
 		break;
 	case C_WRITEV:
 		io_uring_prep_writev(sqe, B.sock_w, iov, 3, 0);
+		break;
+	case C_FSYNC:
+		io_uring_prep_fsync(sqe, B.file_fd, 0);
 		break;
 	default:
 		io_uring_prep_close(sqe, B.close_fds[i]);
@@ -391,7 +400,7 @@ static int run(int call, int mode, int calls, struct sample *s)
 {
 	double app = 0, wall = 0, start = ns_of(CLOCK_MONOTONIC);
 	long traps = 0, timed = 0, counted = 0, bad = 0;
-	int chunk = call == C_PWRITE64 ? calls : CHUNK, n;
+	int chunk = call == C_PWRITE64 || call == C_FSYNC ? calls : CHUNK, n;
 
 	for (int done = 0; done < calls && !bad; done += n) {
 		n = calls - done < chunk ? calls - done : chunk;
