@@ -54,6 +54,7 @@
 #include <linux/magic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -612,6 +613,62 @@ static void setup_uring(int consumer_cpu, unsigned int idle_ms)
 }
 
 /* Where the figures come from: native, KVM guest or TCG guest. */
+/*
+ * The hand-off floor: one cache line there and back between the
+ * application's CPU and the consumer's, two user threads spinning on it
+ * as libesca and the consumer do (a PAUSE between looks). No synchronous
+ * offload can answer faster than this on this machine; under emulation
+ * it is most of what a synchronous call adds to a direct one.
+ */
+static struct {
+	_Alignas(64) uint64_t ping;
+	_Alignas(64) uint64_t pong;
+	int cpu, rounds;
+} PP;
+
+static void *pong_thread(void *arg)
+{
+	cpu_set_t set;
+
+	(void)arg;
+	CPU_ZERO(&set);
+	CPU_SET(PP.cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	for (uint64_t i = 1; i <= (uint64_t)PP.rounds; i++) {
+		while (__atomic_load_n(&PP.ping, __ATOMIC_ACQUIRE) != i)
+			cpu_relax();
+		__atomic_store_n(&PP.pong, i, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* Median ns per round trip over @runs runs, or -1. */
+static double handoff_floor(int other_cpu, int runs)
+{
+	enum { WARM = 200, TIMED = 5000 };
+	double v[MAX_RUNS], t0 = 0;
+
+	for (int r = 0; r < runs; r++) {
+		pthread_t t;
+
+		PP.ping = PP.pong = 0;
+		PP.cpu = other_cpu;
+		PP.rounds = WARM + TIMED;
+		if (pthread_create(&t, NULL, pong_thread, NULL))
+			return -1;
+		for (uint64_t i = 1; i <= WARM + TIMED; i++) {
+			if (i == WARM + 1)
+				t0 = ns_of(CLOCK_MONOTONIC);
+			__atomic_store_n(&PP.ping, i, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&PP.pong, __ATOMIC_ACQUIRE) != i)
+				cpu_relax();
+		}
+		v[r] = (ns_of(CLOCK_MONOTONIC) - t0) / TIMED;
+		pthread_join(t, NULL);
+	}
+	return median(v, runs);
+}
+
 static void print_environment(FILE *out)
 {
 	char line[512], model[256] = "unknown CPU", where[160] = "native";
@@ -707,6 +764,7 @@ int main(int argc, char **argv)
 	bool call_on[C_COUNT], mode_on[M_COUNT], csv = false;
 	int calls = 20000, runs = 5, run_ms = 300, cpu = -1, consumer, o;
 	long idle_us, bounced0, bounced1;
+	double floor_ns;
 	unsigned int idle_ms;
 	const char *file_dir = NULL;
 	struct rlimit rl;
@@ -804,6 +862,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "esca-micro: trap counting unavailable: %s\n",
 			strerror(-B.pc));
 	bounced0 = module_bounced();
+	/* with the consumer asleep: nothing queued for twice its idle time */
+	usleep(2 * idle_ms * 1000 + 10000);
+	floor_ns = handoff_floor(consumer, runs);
 
 	/*
 	 * Warm up each call x mode and size its runs from the warm-up's
@@ -875,7 +936,7 @@ int main(int argc, char **argv)
 	fprintf(out,
 		"esca-micro: per call x mode, medians of %d runs of up to %d calls\n"
 		"calls: pwrite64 64 B on %s (tmpfs); write 64 B and writev 3 iovecs to a\n"
-		"TCP loopback socket; close of a fresh TCP socket\n",
+		"TCP loopback socket; close of a fresh TCP socket; fsync of the tmpfs file\n",
 		runs, calls, file_dir);
 	print_environment(out);
 	fprintf(out, "app thread on CPU %d, consumer on CPU %d (idle_us=%ld)",
@@ -890,6 +951,11 @@ int main(int argc, char **argv)
 			consumer, idle_ms);
 	if (B.no_ring[0])
 		fprintf(out, "n/a: %s\n", B.no_ring[0]);
+	if (floor_ns > 0)
+		fprintf(out,
+			"hand-off floor: a cache line from CPU %d to CPU %d and back, two threads\n"
+			"spinning on it: %.0f ns a round trip (median of %d runs)\n",
+			cpu, consumer, floor_ns, runs);
 	if (bounced0 >= 0 && bounced1 > bounced0)
 		fprintf(out,
 			"note: the module bounced %ld calls back to be made directly\n",
