@@ -233,7 +233,7 @@ for srv in $SERVERS; do
                 done
             done
             srv_stop "$srv" || { echo "bench: FAIL $srv ($mode) did not stop cleanly" >&2; failures=$((failures + 1)); }
-            [ "$mode" = esca ] && grep '^esca-stats ' "$SRV_RUN/$srv.log" | tail -n 1 | sed 's/^/bench:   /'
+            [ "$mode" = esca ] && srv_stats "$srv" | grep '^esca-stats ' | tail -n 1 | sed 's/^/bench:   /'
         done
         r=$((r + 1))
     done

@@ -102,7 +102,7 @@ one_run() {  # SERVER MODE REP
         -v p99="$p99" -v t="$traps" -v c=$((c1 - c0)) 'BEGIN {
         printf "%s %s %s %d %.1f %.3f %.3f %.2f %.2f\n", s, m, r, q, rps, p50, p99, t / q, c / q }' >>$OUT/runs
     tail -n 1 $OUT/runs | awk '{ printf "demo: %-8s run %s %-7s %7d requests %9.1f req/s p50 %.3f ms p99 %.3f ms %.2f traps/req %.2f offloaded/req\n", $1, $3, $2, $4, $5, $6, $7, $8, $9 }'
-    grep '^esca-stats ' "$SRV_RUN/$srv.log" | sed 's/^/demo:   /'
+    srv_stats "$srv" | grep '^esca-stats ' | sed 's/^/demo:   /'
 }
 
 accel=$(sed -n 's/.*esca_accel=\([a-z]*\).*/\1/p' /proc/cmdline)

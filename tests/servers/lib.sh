@@ -8,6 +8,8 @@
 #                               fails if they do not or it exits non-zero
 #   srv_pids NAME               its processes (main pid first), one a line
 #   srv_port NAME               its TCP port on 127.0.0.1
+#   srv_stats NAME              the shim's esca-stats and esca-stats-calls
+#                               lines from its log, each from "esca-stats" on
 #   www_make DIR                the docroot files 0.bin 1.bin 4k.bin 64k.bin 1m.bin
 #   www_check FILE N            0 iff FILE is what www_make writes for N bytes
 #                               (recomputed, not compared with the docroot)
@@ -159,6 +161,13 @@ srv__children() {
             echo "$_c"
             srv__children "$_c"
         done
+}
+
+# The shim writes each line in one write(2), but a server thread may have
+# left a line unfinished (h2o, printing as another thread exits): the
+# line then starts after that text, not at the start of the log's line.
+srv_stats() {
+    sed -n 's/^.*\(esca-stats\(-calls\)\{0,1\} pid=\)/\1/p' "$SRV_RUN/$1.log"
 }
 
 srv_pids() {

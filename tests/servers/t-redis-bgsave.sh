@@ -37,13 +37,13 @@ wait $load 2>/dev/null
 [ "$(cli lastsave)" != "$t0" ] || fail "BGSAVE did not finish within 60 s"
 cli info persistence | grep -q '^rdb_last_bgsave_status:ok' || fail "BGSAVE failed: $(cli info persistence | grep bgsave)"
 srv_stop redis || fail "redis did not stop cleanly"
-grep '^esca-stats ' "$SRV_RUN/redis.log" >"$OUT/stats"
+srv_stats redis | grep '^esca-stats ' >"$OUT/stats"
 [ -s "$OUT/stats" ] || fail "no esca-stats line from redis"
 # the BGSAVE child (its own pid, leaving by _exit) offloaded through its
 # own ring: its fdatasync of the dump at least
 main=$(sed -n 's/.* pid:\([0-9]*\).*/\1/p; s/^\([0-9]*\):M .*/\1/p' "$SRV_RUN/redis.log" | head -n 1)
-child=$(grep '^esca-stats-calls ' "$SRV_RUN/redis.log" | grep -v "pid=$main " | grep -E 'fdatasync=[1-9]|fsync=[1-9]' | head -n 1)
-[ -n "$child" ] || fail "no stats line from a BGSAVE child with an offloaded fsync (main pid $main): $(grep '^esca-stats-calls' "$SRV_RUN/redis.log" | tr '\n' ' ')"
+child=$(srv_stats redis | grep '^esca-stats-calls ' | grep -v "pid=$main " | grep -E 'fdatasync=[1-9]|fsync=[1-9]' | head -n 1)
+[ -n "$child" ] || fail "no stats line from a BGSAVE child with an offloaded fsync (main pid $main): $(srv_stats redis | grep '^esca-stats-calls' | tr '\n' ' ')"
 ! grep -q -v 'deferred_failed=0' "$OUT/stats" || fail "a deferred call failed: $(cat "$OUT/stats")"
 [ -s /tmp/redis/esca-redis.rdb ] || fail "no dump written"
 # a fresh, vanilla redis loads the dump: every key back

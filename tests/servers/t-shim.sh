@@ -93,12 +93,12 @@ check_client() { # NAME
 # From the server's log: "offloaded all" summed over its processes for the
 # calls that write, send or close.
 offload_ratio() { # NAME
-    awk '/^esca-stats-calls/ {
+    srv_stats "$1" | awk '/^esca-stats-calls/ {
         for (i = 4; i <= NF; i++) {
             split($i, kv, "="); split(kv[2], n, "/")
             if (kv[1] ~ /^(write|writev|send|sendto|sendmsg|sendfile|close)$/) { off += n[1]; all += n[2] }
         }
-    } END { print off + 0, all + 0 }' "$SRV_RUN/$1.log"
+    } END { print off + 0, all + 0 }'
 }
 
 for n in $SERVERS; do
@@ -117,13 +117,13 @@ for n in $SERVERS; do
         continue
     fi
     srv_stop "$n" || { fail "$n" "did not stop cleanly"; continue; }
-    if ! grep -q '^esca-stats ' "$SRV_RUN/$n.log"; then
+    if ! srv_stats "$n" | grep -q '^esca-stats '; then
         # seen once on 6.12 (h2o, exit status 0): the log's end says how it went
         fail "$n" "no esca-stats line in its log (shim not loaded?); its last lines: $(tail -n 5 "$SRV_RUN/$n.log" | cut -c1-200 | tr '\n' '|')"
         continue
     fi
-    if grep '^esca-stats ' "$SRV_RUN/$n.log" | grep -v -q 'deferred_failed=0'; then
-        fail "$n" "a deferred call failed: $(grep '^esca-stats ' "$SRV_RUN/$n.log" | grep -v 'deferred_failed=0' | head -n 1)"
+    if srv_stats "$n" | grep '^esca-stats ' | grep -v -q 'deferred_failed=0'; then
+        fail "$n" "a deferred call failed: $(srv_stats "$n" | grep '^esca-stats ' | grep -v 'deferred_failed=0' | head -n 1)"
         continue
     fi
     set -- $(offload_ratio "$n")
@@ -132,7 +132,7 @@ for n in $SERVERS; do
         [ "$all" -gt 0 ] || { fail "$n" "no write/send/close counted"; continue; }
         if [ $((off * 100)) -lt $((all * 90)) ]; then
             fail "$n" "only $off of $all write/send/close calls offloaded (< 90%)"
-            grep '^esca-stats' "$SRV_RUN/$n.log" | sed 's/^/    /'
+            srv_stats "$n" | sed 's/^/    /'
             continue
         fi
         # the server's contexts go with its processes
