@@ -612,7 +612,6 @@ static void setup_uring(int consumer_cpu, unsigned int idle_ms)
 	}
 }
 
-/* Where the figures come from: native, KVM guest or TCG guest. */
 /*
  * The hand-off floor: one cache line there and back between the
  * application's CPU and the consumer's, two user threads spinning on it
@@ -620,21 +619,20 @@ static void setup_uring(int consumer_cpu, unsigned int idle_ms)
  * offload can answer faster than this on this machine; under emulation
  * it is most of what a synchronous call adds to a direct one.
  */
+enum { PP_WARM = 200, PP_TIMED = 5000 }; /* round trips per run */
 static struct {
 	_Alignas(64) uint64_t ping;
 	_Alignas(64) uint64_t pong;
-	int cpu, rounds;
 } PP;
 
-static void *pong_thread(void *arg)
+static void *pong_thread(void *cpu)
 {
 	cpu_set_t set;
 
-	(void)arg;
 	CPU_ZERO(&set);
-	CPU_SET(PP.cpu, &set);
+	CPU_SET((int)(intptr_t)cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
-	for (uint64_t i = 1; i <= (uint64_t)PP.rounds; i++) {
+	for (uint64_t i = 1; i <= PP_WARM + PP_TIMED; i++) {
 		while (__atomic_load_n(&PP.ping, __ATOMIC_ACQUIRE) != i)
 			cpu_relax();
 		__atomic_store_n(&PP.pong, i, __ATOMIC_RELEASE);
@@ -645,30 +643,29 @@ static void *pong_thread(void *arg)
 /* Median ns per round trip over @runs runs, or -1. */
 static double handoff_floor(int other_cpu, int runs)
 {
-	enum { WARM = 200, TIMED = 5000 };
 	double v[MAX_RUNS], t0 = 0;
 
 	for (int r = 0; r < runs; r++) {
 		pthread_t t;
 
 		PP.ping = PP.pong = 0;
-		PP.cpu = other_cpu;
-		PP.rounds = WARM + TIMED;
-		if (pthread_create(&t, NULL, pong_thread, NULL))
+		if (pthread_create(&t, NULL, pong_thread,
+				   (void *)(intptr_t)other_cpu))
 			return -1;
-		for (uint64_t i = 1; i <= WARM + TIMED; i++) {
-			if (i == WARM + 1)
+		for (uint64_t i = 1; i <= PP_WARM + PP_TIMED; i++) {
+			if (i == PP_WARM + 1)
 				t0 = ns_of(CLOCK_MONOTONIC);
 			__atomic_store_n(&PP.ping, i, __ATOMIC_RELEASE);
 			while (__atomic_load_n(&PP.pong, __ATOMIC_ACQUIRE) != i)
 				cpu_relax();
 		}
-		v[r] = (ns_of(CLOCK_MONOTONIC) - t0) / TIMED;
+		v[r] = (ns_of(CLOCK_MONOTONIC) - t0) / PP_TIMED;
 		pthread_join(t, NULL);
 	}
 	return median(v, runs);
 }
 
+/* Where the figures come from: native, KVM guest or TCG guest. */
 static void print_environment(FILE *out)
 {
 	char line[512], model[256] = "unknown CPU", where[160] = "native";

@@ -118,7 +118,7 @@ for n in $SERVERS; do
     fi
     srv_stop "$n" || { fail "$n" "did not stop cleanly"; continue; }
     if ! srv_stats "$n" | grep -q '^esca-stats '; then
-        # seen once on 6.12 (h2o, exit status 0): the log's end says how it went
+        # the log's end says how the server went
         fail "$n" "no esca-stats line in its log (shim not loaded?); its last lines: $(tail -n 5 "$SRV_RUN/$n.log" | cut -c1-200 | tr '\n' '|')"
         continue
     fi
