@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <liburing.h>
 #include <linux/magic.h>
 #include <netinet/in.h>
@@ -724,6 +725,24 @@ static bool parse_list(const char *arg, const char *const *names, int count,
 	return true;
 }
 
+/* *@v = @arg if it is a whole number in [@lo, @hi]; else say why. */
+static bool parse_int(const char *opt, const char *arg, int lo, int hi, int *v)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || n < lo || n > hi) {
+		fprintf(stderr,
+			"esca-micro: --%s: '%s' is not a whole number in %d..%d\n",
+			opt, arg, lo, hi);
+		return false;
+	}
+	*v = (int)n;
+	return true;
+}
+
 static void usage(FILE *f, const char *name)
 {
 	fprintf(f,
@@ -734,7 +753,7 @@ static void usage(FILE *f, const char *name)
 		"               from the warm-up (default 300; 0: always N; at least %d)\n"
 		"  --runs R     runs per call x mode; medians are reported (default 5)\n"
 		"  --cpu C      application core, OS index (default: a core without a consumer)\n"
-		"  --call LIST  of pwrite64,write,writev,close (default: all)\n"
+		"  --call LIST  of pwrite64,write,writev,close,fsync (default: all)\n"
 		"  --mode LIST  of direct,sync,deferred,defer-enq,uring-sqpoll-1,\n"
 		"               uring-sqpoll-32,uring-32 (default: all; direct always runs:\n"
 		"               the ratios need it)\n"
@@ -775,16 +794,21 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'n':
-			calls = atoi(optarg);
+			if (!parse_int("calls", optarg, MIN_CALLS, INT_MAX,
+				       &calls))
+				return 2;
 			break;
 		case 'r':
-			runs = atoi(optarg);
+			if (!parse_int("runs", optarg, 1, MAX_RUNS, &runs))
+				return 2;
 			break;
 		case 't':
-			run_ms = atoi(optarg);
+			if (!parse_int("run-ms", optarg, 0, INT_MAX, &run_ms))
+				return 2;
 			break;
 		case 'c':
-			cpu = atoi(optarg);
+			if (!parse_int("cpu", optarg, 0, CPU_SETSIZE - 1, &cpu))
+				return 2;
 			break;
 		case 'C':
 			if (!parse_list(optarg, call_name, C_COUNT, call_on))
@@ -805,7 +829,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (calls < MIN_CALLS || runs <= 0 || runs > MAX_RUNS || run_ms < 0) {
+	if (optind < argc) {
+		fprintf(stderr, "esca-micro: unexpected argument '%s'\n",
+			argv[optind]);
 		usage(stderr, argv[0]);
 		return 2;
 	}
