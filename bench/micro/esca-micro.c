@@ -616,29 +616,52 @@ static void setup_uring(int consumer_cpu, unsigned int idle_ms)
 /*
  * The hand-off floor: one cache line there and back between the
  * application's CPU and the consumer's, two user threads spinning on it
- * as libesca and the consumer do (a PAUSE between looks). No synchronous
- * offload can answer faster than this on this machine; under emulation
- * it is most of what a synchronous call adds to a direct one.
+ * as libesca and the consumer do: a PAUSE between looks on the
+ * application's side; on the consumer's only if its core has an SMT
+ * sibling (esca.ko's idle spin). No synchronous offload can answer faster
+ * than this on this machine; under emulation it is most of what a
+ * synchronous call adds to a direct one.
  */
 enum { PP_WARM = 200, PP_TIMED = 5000 }; /* round trips per run */
 static struct {
 	_Alignas(64) uint64_t ping;
 	_Alignas(64) uint64_t pong;
+	int cpu;
+	bool pause; /* the consumer's CPU has an SMT sibling */
 } PP;
 
-static void *pong_thread(void *cpu)
+/* Does @cpu share its core with another online CPU? */
+static bool smt_sibling(int cpu)
+{
+	char path[96], list[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list",
+		 cpu);
+	f = fopen(path, "r");
+	if (!f)
+		return true; /* unknown: pause, the cautious spin */
+	if (!fgets(list, sizeof(list), f))
+		list[0] = 0;
+	fclose(f);
+	return strpbrk(list, ",-") != NULL;
+}
+
+static void *pong_thread(void *unused)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	CPU_SET((int)(intptr_t)cpu, &set);
+	CPU_SET(PP.cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
 	for (uint64_t i = 1; i <= PP_WARM + PP_TIMED; i++) {
 		while (__atomic_load_n(&PP.ping, __ATOMIC_ACQUIRE) != i)
-			cpu_relax();
+			if (PP.pause)
+				cpu_relax();
 		__atomic_store_n(&PP.pong, i, __ATOMIC_RELEASE);
 	}
-	return NULL;
+	return unused;
 }
 
 /* Median ns per round trip over @runs runs, or -1. */
@@ -650,8 +673,9 @@ static double handoff_floor(int other_cpu, int runs)
 		pthread_t t;
 
 		PP.ping = PP.pong = 0;
-		if (pthread_create(&t, NULL, pong_thread,
-				   (void *)(intptr_t)other_cpu))
+		PP.cpu = other_cpu;
+		PP.pause = smt_sibling(other_cpu);
+		if (pthread_create(&t, NULL, pong_thread, NULL))
 			return -1;
 		for (uint64_t i = 1; i <= PP_WARM + PP_TIMED; i++) {
 			if (i == PP_WARM + 1)
