@@ -648,10 +648,11 @@ static bool smt_sibling(int cpu)
 	return strpbrk(list, ",-") != NULL;
 }
 
-static void *pong_thread(void *unused)
+static void *pong_thread(void *arg)
 {
 	cpu_set_t set;
 
+	(void)arg;
 	CPU_ZERO(&set);
 	CPU_SET(PP.cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
@@ -661,7 +662,7 @@ static void *pong_thread(void *unused)
 				cpu_relax();
 		__atomic_store_n(&PP.pong, i, __ATOMIC_RELEASE);
 	}
-	return unused;
+	return NULL;
 }
 
 /* Median ns per round trip over @runs runs, or -1. */
