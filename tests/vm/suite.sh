@@ -140,7 +140,7 @@ run servers-nomodule sh -c "rmmod esca || exit 1; sh $S/t-shim.sh --no-module; r
 # a 2-core host (CI has 90 minutes for both kernels).
 old_timeout=$TIMEOUT
 TIMEOUT=${ESCA_SHIM_TIMEOUT:-3600}
-echo "...  shim: ${ESCA_GUEST_DIFF_N:-10000} random programs, direct vs under the shim, then the rule tests (about 100 s per 1,000 under TCG)"
+echo "...  shim: ${ESCA_GUEST_DIFF_N:-10000} random programs, direct vs under the shim, then the rule tests (80-95 s per 1,000 under TCG)"
 run shim env ESCA_DIFF_N=${ESCA_GUEST_DIFF_N:-10000} ESCA_TEST_TIMEOUT=3000 \
 	sh ${ESCA_ROOT:-/esca}/shimtests/run.sh
 TIMEOUT=$old_timeout
